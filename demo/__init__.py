@@ -1,0 +1,1 @@
+"""Demo support: a deterministic HTTP server standing in for the business systems the domains fetch from."""

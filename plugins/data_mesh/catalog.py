@@ -1,0 +1,57 @@
+"""Every product of the mesh, read from the domains' contracts (cached per file modification time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from data_mesh import conf
+from data_mesh.contract import CONTRACT_SUFFIX, load_contract
+from data_mesh.exceptions import ContractError, UnknownProductError
+from data_mesh.policies import check_mesh, check_product
+from data_mesh.spec import ProductSpec
+
+_cache: dict[Path, tuple[float, ProductSpec]] = {}
+
+
+def contract_files(domain: str | None = None, folder: Path | None = None) -> list[Path]:
+    root = folder or conf.domains_folder()
+    pattern = f"{domain}/*{CONTRACT_SUFFIX}" if domain else f"*/*{CONTRACT_SUFFIX}"
+    return sorted(root.glob(pattern))
+
+
+def load_product(path: Path) -> ProductSpec:
+    """One contract, validated against ODCS and the global policies."""
+    mtime = path.stat().st_mtime
+    cached = _cache.get(path)
+    if cached and cached[0] == mtime:
+        return cached[1]
+    spec = load_contract(path)
+    violations = check_product(spec, conf.expectations_folder())
+    if violations:
+        field, reason = violations[0]
+        more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+        raise ContractError(str(path), field, f"policy violated: {reason}{more}")
+    expected_domain = path.parent.name
+    if spec.domain != expected_domain:
+        raise ContractError(str(path), "domain", f"{spec.domain!r} is declared in folder {expected_domain!r}")
+    _cache[path] = (mtime, spec)
+    return spec
+
+
+def load_products(domain: str | None = None) -> dict[str, ProductSpec]:
+    """The products of one domain, or of the whole mesh (then cross-product policies are checked)."""
+    specs = {spec.id: spec for spec in map(load_product, contract_files(domain))}
+    if domain is None:
+        problems = check_mesh(specs)
+        if problems:
+            product, field, reason = problems[0]
+            raise ContractError(product, field, reason)
+    return specs
+
+
+def get_product(product_id: str) -> ProductSpec:
+    domain, _, name = product_id.partition(".")
+    path = conf.domains_folder() / domain / f"{name}{CONTRACT_SUFFIX}"
+    if not name or "/" in product_id or ".." in product_id or not path.is_file():
+        raise UnknownProductError(product_id)
+    return load_product(path)

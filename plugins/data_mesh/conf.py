@@ -1,0 +1,79 @@
+"""Every setting of the platform, one function each, read from the environment.
+
+`DATA_MESH_HOME` is the project folder (domains/, expectations/, data/ live under it); the other
+paths default to places inside it, so the embedded default needs no configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def home() -> Path:
+    """The project folder; defaults to the parent of `plugins/` (this checkout)."""
+    default = Path(__file__).resolve().parents[2]
+    return Path(_env("DATA_MESH_HOME", str(default))).resolve()
+
+
+def domains_folder() -> Path:
+    return Path(_env("DATA_MESH_DOMAINS_FOLDER", str(home() / "domains")))
+
+
+def expectations_folder() -> Path:
+    return Path(_env("DATA_MESH_EXPECTATIONS_FOLDER", str(home() / "expectations")))
+
+
+def storage_root() -> str:
+    """Where products are published: a local folder or any pyarrow/fsspec URL (s3://bucket/prefix)."""
+    return _env("DATA_MESH_STORAGE_ROOT", str(home() / "data" / "products"))
+
+
+def staging_root() -> str:
+    """Work area shared by the tasks of one run (fetched batches, validated tables, quarantine)."""
+    return _env("DATA_MESH_STAGING_ROOT", str(home() / "data" / "staging"))
+
+
+def quarantine_root() -> str:
+    return _env("DATA_MESH_QUARANTINE_ROOT", str(home() / "data" / "quarantine"))
+
+
+def retention_versions() -> int:
+    """How many published versions of each product are kept (a contract's SLA may ask for more)."""
+    return int(_env("DATA_MESH_RETENTION_VERSIONS", "30"))
+
+
+def metadata_url() -> str:
+    """SQLAlchemy URL of the platform's own metadata store (never Airflow's database)."""
+    return _env("DATA_MESH_METADATA_URL", f"sqlite:///{home() / 'data' / 'metadata.db'}")
+
+
+def listeners_enabled() -> bool:
+    """Switch off every listener with DATA_MESH_LISTENERS_ENABLED=false."""
+    return _env("DATA_MESH_LISTENERS_ENABLED", "true").lower() not in {"0", "false", "no", "off"}
+
+
+def listener_timeout_seconds() -> float:
+    return float(_env("DATA_MESH_LISTENER_TIMEOUT_SECONDS", "5"))
+
+
+def openlineage_transport() -> str:
+    """`file` (default, JSON lines under data/openlineage), `http` (Marquez, DataHub) or `none`."""
+    return _env("DATA_MESH_OPENLINEAGE_TRANSPORT", "file")
+
+
+def openlineage_url() -> str:
+    return _env("DATA_MESH_OPENLINEAGE_URL", "http://localhost:5000")
+
+
+def openlineage_file() -> Path:
+    return Path(_env("DATA_MESH_OPENLINEAGE_FILE", str(home() / "data" / "openlineage" / "events.jsonl")))
+
+
+def openlineage_namespace() -> str:
+    return _env("DATA_MESH_OPENLINEAGE_NAMESPACE", "data-mesh")

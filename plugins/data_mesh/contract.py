@@ -1,0 +1,227 @@
+"""Read an ODCS v3.1 data contract (YAML) into a `ProductSpec`.
+
+The contract is validated by the `open-data-contract-standard` pydantic model (unknown keys are
+rejected), then the platform reads its own settings from `customProperties`:
+`transform`, `sources`, `inputs`; from the partitioned column's `partitionGranularity`; access from
+the `readers` role. Every problem is a `ContractError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from data_mesh.exceptions import ContractError
+from data_mesh.spec import (
+    Access,
+    Auth,
+    Column,
+    HttpSource,
+    Pagination,
+    Partitioning,
+    ProductSpec,
+    Sla,
+)
+
+CONTRACT_SUFFIX = ".odcs.yaml"
+_LOGICAL_TYPES = {"string", "date", "timestamp", "number", "integer", "boolean"}
+_CLASSIFICATIONS = {"public", "internal", "confidential", "restricted"}
+
+
+def load_contract(path: Path) -> ProductSpec:
+    """Parse and validate one contract file; raise `ContractError` on the first problem found."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ContractError(str(path), "<yaml>", str(err)) from err
+    if not isinstance(raw, dict):
+        raise ContractError(str(path), "<document>", "a contract is a YAML mapping")
+    _validate_odcs(path, raw)
+    return _to_spec(path, raw)
+
+
+def _validate_odcs(path: Path, raw: dict[str, Any]) -> None:
+    from open_data_contract_standard.model import OpenDataContractStandard
+    from pydantic import ValidationError
+
+    if raw.get("apiVersion") not in {"v3.0.0", "v3.0.1", "v3.0.2", "v3.1.0"}:
+        raise ContractError(str(path), "apiVersion", f"expected v3.1.0, got {raw.get('apiVersion')!r}")
+    try:
+        OpenDataContractStandard.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ContractError(str(path), field, first["msg"]) from err
+
+
+def _custom(props: list[dict[str, Any]] | None) -> dict[str, Any]:
+    return {p["property"]: p.get("value") for p in props or []}
+
+
+def _require(path: Path, raw: dict[str, Any], key: str) -> Any:
+    value = raw.get(key)
+    if value in (None, "", [], {}):
+        raise ContractError(str(path), key, "is required by the platform")
+    return value
+
+
+def _to_spec(path: Path, raw: dict[str, Any]) -> ProductSpec:
+    domain = _require(path, raw, "domain")
+    name = _require(path, raw, "name")
+    tables = _require(path, raw, "schema")
+    if len(tables) != 1:
+        raise ContractError(str(path), "schema", "a product contract declares exactly one table")
+    table = tables[0]
+    columns = tuple(_column(path, i, p) for i, p in enumerate(table.get("properties") or []))
+    if not columns:
+        raise ContractError(str(path), "schema[0].properties", "no columns declared")
+    custom = _custom(raw.get("customProperties"))
+    description = raw.get("description") or {}
+    return ProductSpec(
+        domain=domain,
+        name=name,
+        version=str(raw["version"]),
+        status=raw["status"],
+        description=(description.get("purpose") or "").strip(),
+        owner=_owner(path, raw),
+        columns=columns,
+        partitioning=_partitioning(path, table),
+        sla=_sla(raw.get("slaProperties")),
+        access=_access(raw.get("roles")),
+        expectation_suite=_suite(path, table),
+        contract_path=str(path),
+        contract_id=raw["id"],
+        tags=tuple(raw.get("tags") or ()),
+        team=tuple((m["username"], m.get("role", "")) for m in (raw.get("team") or {}).get("members", [])),
+        support=tuple((s.get("channel", ""), s.get("url", "")) for s in raw.get("support") or []),
+        sources=tuple(_source(path, i, s) for i, s in enumerate(custom.get("sources") or [])),
+        inputs=tuple(custom.get("inputs") or ()),
+        transform=str(custom.get("transform") or ""),
+        doc_md=render_markdown(raw),
+    )
+
+
+def _column(path: Path, index: int, prop: dict[str, Any]) -> Column:
+    where = f"schema[0].properties[{index}]"
+    name = prop.get("name") or ""
+    if prop.get("logicalType") not in _LOGICAL_TYPES:
+        raise ContractError(str(path), f"{where}.logicalType", f"{prop.get('logicalType')!r} for {name!r}")
+    classification = prop.get("classification") or ""
+    if classification not in _CLASSIFICATIONS:
+        raise ContractError(
+            str(path), f"{where}.classification", f"{name!r} must be one of {sorted(_CLASSIFICATIONS)}"
+        )
+    return Column(
+        name=name,
+        logical_type=prop["logicalType"],
+        required=bool(prop.get("required")),
+        unique=bool(prop.get("unique")),
+        primary_key=bool(prop.get("primaryKey")),
+        partitioned=bool(prop.get("partitioned")),
+        classification=classification,
+        description=prop.get("description") or "",
+    )
+
+
+def _owner(path: Path, raw: dict[str, Any]) -> str:
+    members = (raw.get("team") or {}).get("members") or []
+    owners = [m["username"] for m in members if m.get("role") == "owner"]
+    if not owners:
+        raise ContractError(str(path), "team.members", "no member with role 'owner'")
+    return owners[0]
+
+
+def _partitioning(path: Path, table: dict[str, Any]) -> Partitioning:
+    parts = [p for p in table.get("properties") or [] if p.get("partitioned")]
+    if len(parts) != 1:
+        raise ContractError(str(path), "schema[0].properties", "exactly one column must be partitioned")
+    granularity = _custom(parts[0].get("customProperties")).get("partitionGranularity", "day")
+    if granularity not in {"day", "month"}:
+        raise ContractError(str(path), f"{parts[0]['name']}.partitionGranularity", f"{granularity!r}")
+    return Partitioning(column=parts[0]["name"], granularity=granularity)
+
+
+def _sla(props: list[dict[str, Any]] | None) -> Sla:
+    by_name = {p["property"]: p for p in props or []}
+    frequency = by_name.get("frequency", {}).get("value")
+    latency = by_name.get("latency")
+    latency_hours = None
+    if latency:
+        factor = {"h": 1, "hours": 1, "d": 24, "days": 24, "m": 1 / 60, "minutes": 1 / 60}
+        latency_hours = float(latency["value"]) * factor.get(latency.get("unit", "h"), 1)
+    retention = by_name.get("retention", {}).get("value")
+    return Sla(
+        frequency=frequency,
+        latency_hours=latency_hours,
+        retention_versions=int(retention) if retention else None,
+    )
+
+
+def _access(roles: list[dict[str, Any]] | None) -> Access:
+    for role in roles or []:
+        if role.get("role") == "readers":
+            custom = _custom(role.get("customProperties"))
+            return Access(
+                readers=tuple(custom.get("domains") or ("*",)),
+                restricted_readers=tuple(custom.get("restrictedDomains") or ()),
+            )
+    return Access()
+
+
+def _suite(path: Path, table: dict[str, Any]) -> str:
+    for check in table.get("quality") or []:
+        if check.get("type") == "custom" and check.get("engine") == "great-expectations":
+            return str(check["implementation"])
+    raise ContractError(str(path), "schema[0].quality", "no great-expectations suite declared")
+
+
+def _source(path: Path, index: int, raw: dict[str, Any]) -> HttpSource:
+    where = f"customProperties.sources[{index}]"
+    try:
+        return HttpSource(
+            name=raw["name"],
+            conn_id=raw["connId"],
+            endpoint=raw["endpoint"],
+            params={k: str(v) for k, v in (raw.get("params") or {}).items()},
+            pagination=Pagination(raw.get("pagination", "none")),
+            auth=Auth(raw.get("auth", "none")),
+            format=raw.get("format", "json"),
+            records_field=raw.get("recordsField", "data"),
+            cursor_field=raw.get("cursorField", "next_cursor"),
+            page_size=int(raw.get("pageSize", 500)),
+        )
+    except KeyError as err:
+        raise ContractError(str(path), f"{where}.{err.args[0]}", "is required") from err
+    except ValueError as err:
+        raise ContractError(str(path), where, str(err)) from err
+
+
+def render_markdown(raw: dict[str, Any]) -> str:
+    """The contract as Markdown, shown as the DAG's documentation in the Airflow UI."""
+    description = raw.get("description") or {}
+    table = (raw.get("schema") or [{}])[0]
+    lines = [
+        f"# {raw.get('domain')}.{raw.get('name')} (v{raw.get('version')}, {raw.get('status')})",
+        "",
+        (description.get("purpose") or "").strip(),
+        "",
+    ]
+    if description.get("usage"):
+        lines += [f"**Usage:** {description['usage'].strip()}", ""]
+    if description.get("limitations"):
+        lines += [f"**Limitations:** {description['limitations'].strip()}", ""]
+    members = (raw.get("team") or {}).get("members") or []
+    lines += ["**Team:** " + ", ".join(f"{m['username']} ({m.get('role', '')})" for m in members), ""]
+    for sla in raw.get("slaProperties") or []:
+        lines.append(f"- SLA {sla['property']}: {sla.get('value')} {sla.get('unit', '')}".rstrip())
+    lines += ["", "| column | type | required | classification | description |", "|---|---|---|---|---|"]
+    for prop in table.get("properties") or []:
+        lines.append(
+            f"| {prop.get('name')} | {prop.get('logicalType')} | {'yes' if prop.get('required') else ''} "
+            f"| {prop.get('classification', '')} | {prop.get('description', '')} |"
+        )
+    lines += ["", f"Contract id `{raw.get('id')}`."]
+    return "\n".join(lines)

@@ -1,0 +1,134 @@
+"""Turn product specs into Airflow DAGs: one DAG per product, fetch -> transform -> validate -> publish.
+
+Imported at DAG parse time: only Airflow and the light spec/contract modules here; the pipeline's
+heavy work (pandas, pyarrow, GX) is imported inside the tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Asset, Param, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from data_mesh import catalog
+from data_mesh.spec import ProductSpec
+from data_mesh.storage import ProductStore
+
+START_DATE = datetime(2026, 1, 1)
+
+
+def product_asset(spec: ProductSpec) -> Asset:
+    """The Airflow Asset of a product: named by its id, addressed by its storage URI."""
+    return Asset(
+        name=spec.id,
+        uri=ProductStore(spec).uri,
+        group="data-products",
+        extra={"domain": spec.domain, "owner": spec.owner, "contract": spec.contract_id},
+    )
+
+
+def _schedule(spec: ProductSpec) -> Any:
+    if spec.inputs and not spec.sla.frequency:
+        assets = [product_asset(catalog.get_product(upstream)) for upstream in spec.inputs]
+        return assets  # runs once every input has published since the last run
+    return CronDataIntervalTimetable(spec.sla.frequency or "@daily", timezone="UTC")
+
+
+def build_product_dag(spec: ProductSpec) -> DAG:
+    asset = product_asset(spec)
+    granularity = spec.partitioning.granularity
+    example = "2026-11-22" if granularity == "day" else "2026-11"
+    with DAG(
+        dag_id=spec.dag_id,
+        description=spec.description[:200],
+        schedule=_schedule(spec),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,  # one publisher per product at a time
+        tags=[spec.domain, "data-product", *spec.tags],
+        owner_links={spec.owner: spec.support[0][1]} if spec.support and spec.support[0][1] else None,
+        doc_md=spec.doc_md,
+        default_args={"owner": spec.owner, "retries": 1, "retry_delay": timedelta(minutes=2)},
+        params={
+            "partition": Param(
+                None,
+                type=["null", "string"],
+                pattern=r"^\d{4}-\d{2}-\d{2}$" if granularity == "day" else r"^\d{4}-\d{2}$",
+                title="Partition to (re)build",
+                description=f"A {granularity} like {example}. Empty: the run's data interval.",
+            )
+        },
+    ) as dag:
+        fetched = _fetch_task(spec)()
+        transformed = _transform_task(spec)(fetched)
+        validated = _validate_task(spec)(transformed)
+        _publish_task(spec, asset)(validated)
+    return dag
+
+
+def _run(context: dict[str, Any]) -> Any:
+    from data_mesh.pipeline import RunInfo
+
+    ti = context["ti"]
+    return RunInfo(dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id)
+
+
+def _fetch_task(spec: ProductSpec):
+    @task(task_id="fetch", retries=2)
+    def fetch(**context: Any) -> dict:
+        """Pull every source of the product over HTTP into the run's staging folder."""
+        from airflow.sdk import BaseHook
+
+        from data_mesh import pipeline
+        from data_mesh.fetch import ConnectionInfo
+        from data_mesh.partition import resolve_partition
+
+        window = resolve_partition(spec.partitioning.granularity, context)
+        connections = {
+            s.conn_id: ConnectionInfo.from_airflow(BaseHook.get_connection(s.conn_id)) for s in spec.sources
+        }
+        return pipeline.fetch(spec, window, _run(context), connections)
+
+    return fetch
+
+
+def _transform_task(spec: ProductSpec):
+    @task(task_id="transform")
+    def transform(fetched: dict, **context: Any) -> dict:
+        """Run the domain's transform code; upstream products are read through the governed reader."""
+        from data_mesh import pipeline
+
+        return pipeline.transform(spec, _run(context), fetched)
+
+    return transform
+
+
+def _validate_task(spec: ProductSpec):
+    @task(task_id="validate", retries=0)  # bad data does not get better by retrying
+    def validate(transformed: dict, **context: Any) -> dict:
+        """Check the contract's schema and the GX suite; quarantine the batch on failure."""
+        from data_mesh import pipeline
+
+        return pipeline.validate(spec, _run(context), transformed)
+
+    return validate
+
+
+def _publish_task(spec: ProductSpec, asset: Asset):
+    @task(task_id="publish", outlets=[asset])
+    def publish(validated: dict, **context: Any) -> dict:
+        """Publish the partition as the product's next version and emit the Asset event."""
+        from data_mesh import pipeline
+
+        extra = pipeline.publish(spec, _run(context), validated)
+        context["outlet_events"][asset].extra = extra
+        return extra
+
+    return publish
+
+
+def build_domain_dags(domain: str) -> dict[str, DAG]:
+    """Every product DAG of a domain, keyed by dag_id (a DAG file puts them in its globals)."""
+    return {spec.dag_id: build_product_dag(spec) for spec in catalog.load_products(domain).values()}

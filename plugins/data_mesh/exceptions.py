@@ -1,0 +1,83 @@
+"""The platform's errors. Each carries the data that names the problem (product, field, rule)."""
+
+from __future__ import annotations
+
+
+class DataMeshError(Exception):
+    """Base class of every error the platform raises on purpose."""
+
+
+class ContractError(DataMeshError):
+    """A data contract (or a global policy applied to it) is invalid."""
+
+    def __init__(self, path: str, field: str, reason: str) -> None:
+        self.path, self.field, self.reason = path, field, reason
+        super().__init__(f"{path}: {field}: {reason}")
+
+
+class UnknownProductError(DataMeshError, KeyError):
+    def __init__(self, product_id: str) -> None:
+        self.product_id = product_id
+        super().__init__(product_id)
+
+    def __str__(self) -> str:
+        return f"unknown data product {self.product_id!r}"
+
+
+class AccessDenied(DataMeshError, PermissionError):
+    """A governed read was refused by an access policy; the refusal is recorded too."""
+
+    def __init__(self, product_id: str, principal: str, reason: str) -> None:
+        self.product_id, self.principal, self.reason = product_id, principal, reason
+        super().__init__(f"{principal} may not read {product_id}: {reason}")
+
+
+class VersionNotFound(DataMeshError, LookupError):
+    def __init__(self, product_id: str, detail: str) -> None:
+        self.product_id, self.detail = product_id, detail
+        super().__init__(f"{product_id}: {detail}")
+
+
+class ContractViolation(DataMeshError):
+    """Data does not conform to its contract's schema; `problems` lists every problem found."""
+
+    def __init__(self, product_id: str, problems: list[str]) -> None:
+        self.product_id, self.problems = product_id, list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{product_id}: data violates its contract ({len(self.problems)} problems):\n{lines}")
+
+
+class SuiteError(DataMeshError):
+    """An expectation suite file is invalid; `index` is the offending expectation (None: the file)."""
+
+    def __init__(self, path: str, reason: str, *, index: int | None = None) -> None:
+        self.path, self.reason, self.index = str(path), reason, index
+        where = f"{self.path}: expectation #{index}" if index is not None else self.path
+        super().__init__(f"{where}: {reason}")
+
+
+class ValidationFailed(DataMeshError):
+    """A product's data failed a critical expectation; `report` is the `ValidationReport`."""
+
+    def __init__(self, report) -> None:  # noqa: ANN001 - a data_mesh.validate.ValidationReport
+        self.report = report
+        super().__init__(report.summary_text())
+
+    def __str__(self) -> str:
+        return self.report.summary_text()
+
+
+class SourceError(DataMeshError):
+    """An HTTP source could not be fetched completely; the run must fail rather than publish a partial pull.
+
+    `url` never carries credentials (secret-looking query values are masked by the caller), so the
+    message is safe for task logs and alerts.
+    """
+
+    def __init__(self, source_name: str, url: str, status: int | None, reason: str) -> None:
+        self.source_name, self.url, self.status, self.reason = source_name, url, status, reason
+        shown = f"HTTP {status}" if status is not None else "no HTTP status"
+        super().__init__(f"source {source_name!r}: {reason} ({shown}, {url})")
+
+    def __reduce__(self):  # keep the exception picklable (Airflow ships errors between processes)
+        return (type(self), (self.source_name, self.url, self.status, self.reason))

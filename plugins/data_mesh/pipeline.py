@@ -1,0 +1,198 @@
+"""The four steps of every product's pipeline: fetch -> transform -> validate -> publish.
+
+Each step is a plain function of (spec, run, its input) that returns a small JSON-safe dict (it
+travels as an XCom); data moves between steps as files in the run's staging folder. The DAG builder
+wraps these in TaskFlow tasks; tests can call them without a scheduler.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from data_mesh import conf, recorder
+from data_mesh.partition import PartitionWindow, parse_partition
+from data_mesh.reader import Principal, read_table
+from data_mesh.spec import ProductSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from data_mesh.fetch import FetchResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Which Airflow run (or test run) a step works for."""
+
+    dag_id: str
+    run_id: str
+    task_id: str = ""
+
+    @property
+    def folder_name(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", self.run_id)
+
+
+def staging_dir(spec: ProductSpec, run: RunInfo) -> Path:
+    return Path(conf.staging_root()) / spec.id / run.folder_name
+
+
+@dataclass
+class TransformContext:
+    """What a domain's transform function gets: its fetched sources and governed upstream reads."""
+
+    spec: ProductSpec
+    window: PartitionWindow
+    run: RunInfo
+    fetched: dict[str, FetchResult]
+    inputs_read: dict[str, int] = field(default_factory=dict)
+
+    def source(self, name: str) -> pd.DataFrame:
+        """All batches of a fetched source as one DataFrame (flattened JSON or CSV as strings)."""
+        import pandas as pd
+
+        from data_mesh.fetch import load_records
+
+        if name not in self.fetched:
+            raise KeyError(f"{self.spec.id} declares no source {name!r}; it has {sorted(self.fetched)}")
+        frames = list(load_records(self.fetched[name]))
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def read_input(self, product_id: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """An upstream product's partitions inside this run's window, read through the governed reader."""
+        if product_id not in self.spec.inputs:
+            raise KeyError(f"{self.spec.id} does not declare input {product_id!r} in its contract")
+        principal = Principal.for_task(self.run.dag_id, self.run.task_id or "transform", self.spec.domain)
+        result = read_table(
+            product_id,
+            principal,
+            purpose=f"build {self.spec.id} partition {self.window.key}",
+            window=self.window,
+            columns=columns,
+        )
+        self.inputs_read[product_id] = result.manifest.version
+        return result.table.to_pandas()
+
+
+def fetch(spec: ProductSpec, window: PartitionWindow, run: RunInfo, connections: dict[str, Any]) -> dict:
+    """Pull every source of the product to staging; `connections` maps conn_id -> ConnectionInfo."""
+    from data_mesh.fetch import fetch_source
+
+    folder = staging_dir(spec, run)
+    if folder.exists():
+        shutil.rmtree(folder)  # a retried try starts from a clean slate
+    results = {}
+    for source in spec.sources:
+        result = fetch_source(
+            source, connections[source.conn_id], folder / "sources" / source.name, window.template_values()
+        )
+        log.info("%s: fetched %d records in %d pages from %s", spec.id, result.records, result.pages, source.name)
+        results[source.name] = asdict(result)
+    return {"partition": window.key, "sources": results}
+
+
+def transform(spec: ProductSpec, run: RunInfo, fetched: dict) -> dict:
+    """Run the domain's transform; stage its output as Parquet exactly as it came out."""
+    from data_mesh.fetch import FetchResult
+
+    window = parse_partition(spec.partitioning.granularity, fetched["partition"])
+    results = {name: FetchResult(**_tuples(raw)) for name, raw in fetched["sources"].items()}
+    context = TransformContext(spec=spec, window=window, run=run, fetched=results)
+    module_name, _, func_name = spec.transform.partition(":")
+    build = getattr(importlib.import_module(module_name), func_name)
+    frame = build(context)
+    path = staging_dir(spec, run) / "transformed.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+    log.info("%s: transform produced %d rows x %d columns", spec.id, len(frame), frame.shape[1])
+    return {"partition": window.key, "staged": str(path), "rows": len(frame), "inputs": context.inputs_read}
+
+
+def validate(spec: ProductSpec, run: RunInfo, transformed: dict) -> dict:
+    """Conform to the contract and run the GX suite; on failure quarantine the batch and fail."""
+    import pyarrow.parquet as pq
+
+    from data_mesh.exceptions import ContractViolation, ValidationFailed
+    from data_mesh.schema import conform
+    from data_mesh.validate import ValidationReport, validate_table
+
+    frame = pq.read_table(transformed["staged"]).to_pandas()
+    try:
+        table = conform(frame, spec)
+    except ContractViolation as violation:
+        report = ValidationReport.from_violation(spec.id, violation)
+        _quarantine(spec, run, transformed["partition"], transformed["staged"], report)
+        raise
+    report = validate_table(table, spec, str(conf.expectations_folder() / spec.expectation_suite))
+    if not report.success:
+        _quarantine(spec, run, transformed["partition"], transformed["staged"], report)
+        raise ValidationFailed(report)
+    path = staging_dir(spec, run) / "validated.parquet"
+    pq.write_table(table, path)
+    recorder.validation(spec, run, transformed["partition"], report, quarantine_path=None)
+    log.info("%s: %d rows passed %d checks", spec.id, table.num_rows, report.evaluated)
+    return {**transformed, "validated": str(path), "validation": _summary(report)}
+
+
+def publish(spec: ProductSpec, run: RunInfo, validated: dict) -> dict:
+    """Make the validated partition the product's next version; returns the Asset event extra."""
+    import pyarrow.parquet as pq
+
+    from data_mesh.schema import schema_hash
+    from data_mesh.storage import ProductStore
+
+    started = time.monotonic()
+    table = pq.read_table(validated["validated"])
+    store = ProductStore(spec)
+    digest = schema_hash(table.schema)
+    manifest = store.publish(table, validated["partition"], digest, run.run_id)
+    entry = manifest.partitions[validated["partition"]]
+    extra = {
+        "product": spec.id,
+        "version": manifest.version,
+        "partition": validated["partition"],
+        "rows": entry.rows,
+        "bytes": entry.bytes,
+        "schema_hash": digest,
+        "validation": validated["validation"],
+    }
+    recorder.publication(
+        spec, run, manifest, table.schema, validated, duration_s=time.monotonic() - started
+    )
+    shutil.rmtree(staging_dir(spec, run), ignore_errors=True)
+    log.info("%s: published version %d (%s, %d rows)", spec.id, manifest.version, entry.files[0], entry.rows)
+    return extra
+
+
+def _summary(report: Any) -> dict:
+    return {
+        "success": report.success,
+        "evaluated": report.evaluated,
+        "successful": report.successful,
+        "failed": report.failed,
+    }
+
+
+def _quarantine(spec: ProductSpec, run: RunInfo, partition: str, staged: str, report: Any) -> Path:
+    """Keep the rejected batch and its report where the domain team can inspect them."""
+    folder = Path(conf.quarantine_root()) / spec.id / partition / run.folder_name
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(staged, folder / "batch.parquet")
+    (folder / "report.json").write_text(json.dumps(report.to_dict(), indent=1, default=str))
+    recorder.validation(spec, run, partition, report, quarantine_path=str(folder))
+    log.error("%s: batch rejected, quarantined in %s", spec.id, folder)
+    return folder
+
+
+def _tuples(raw: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}

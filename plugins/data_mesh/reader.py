@@ -1,0 +1,138 @@
+"""The governed reader: the one way consumers read a data product.
+
+Every read resolves a version through the product's manifests, checks the access policy for the
+consumer and the columns it asks for, and records an access event (allowed or denied) in the
+metadata store. Consumers never open product paths themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from data_mesh import catalog
+from data_mesh.exceptions import AccessDenied
+from data_mesh.partition import PartitionWindow
+from data_mesh.policies import may_read
+from data_mesh.storage import Manifest, ProductStore
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+AccessPath = Literal["task", "api", "ui", "cli"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who reads: a person (API, UI, CLI) or a consuming task of a domain's DAG."""
+
+    name: str
+    kind: Literal["user", "task"]
+    domain: str | None = None  # the consuming domain; None for people (their role decides instead)
+    may_read_restricted: bool = False  # people: granted by their Airflow role
+
+    @classmethod
+    def for_task(cls, dag_id: str, task_id: str, domain: str) -> Principal:
+        return cls(name=f"domain:{domain}/dag:{dag_id}/task:{task_id}", kind="task", domain=domain)
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    table: pa.Table
+    manifest: Manifest
+
+
+def read_table(
+    product_id: str,
+    principal: Principal,
+    *,
+    purpose: str,
+    path: AccessPath = "task",
+    version: int | None = None,
+    as_of: datetime | None = None,
+    window: PartitionWindow | None = None,
+    columns: list[str] | None = None,
+) -> ReadResult:
+    """Read one version of a product as an Arrow table, after the access check; the read is recorded."""
+    spec = catalog.get_product(product_id)
+    unknown = [c for c in columns or [] if c not in spec.column_names]
+    if unknown:
+        raise ValueError(f"{product_id} has no column(s) {unknown}; it has {list(spec.column_names)}")
+    wanted = tuple(columns or spec.column_names)
+    store = ProductStore(spec)
+    if principal.kind == "task":
+        allowed, reason = may_read(spec, principal.domain, wanted)
+    else:
+        restricted = [c for c in wanted if c in spec.restricted_columns]
+        allowed = not restricted or principal.may_read_restricted
+        reason = "granted" if allowed else f"restricted columns {restricted} need the admin or op role"
+    manifest = store.manifest(version=version, as_of=as_of) if allowed else None
+    if not allowed:
+        _record(product_id, principal, None, wanted, 0, purpose, path, False, reason)
+        raise AccessDenied(product_id, principal.name, reason)
+    partitions = None if window is None else [k for k in manifest.partitions if window.contains(k)]
+    table = store.read_table(manifest, partitions=partitions, columns=list(wanted))
+    _record(product_id, principal, manifest.version, wanted, table.num_rows, purpose, path, True, reason)
+    return ReadResult(table=table, manifest=manifest)
+
+
+def read_product(
+    product_id: str,
+    *,
+    purpose: str,
+    principal: Principal | None = None,
+    version: int | None = None,
+    as_of: datetime | None = None,
+    window: PartitionWindow | None = None,
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """Read a product as a pandas DataFrame. Inside an Airflow task the consumer is the running task."""
+    principal = principal or _current_task_principal()
+    result = read_table(
+        product_id, principal, purpose=purpose, version=version, as_of=as_of, window=window, columns=columns
+    )
+    return result.table.to_pandas()
+
+
+def _current_task_principal() -> Principal:
+    from airflow.sdk import get_current_context
+
+    ti = get_current_context()["ti"]
+    domain = ti.dag_id.split("__", 1)[0]
+    return Principal.for_task(ti.dag_id, ti.task_id, domain)
+
+
+def _record(
+    product_id: str,
+    principal: Principal,
+    version: int | None,
+    columns: tuple[str, ...],
+    rows: int,
+    purpose: str,
+    path: AccessPath,
+    allowed: bool,
+    reason: str,
+) -> None:
+    """Every read is audited; a read that cannot be recorded does not happen."""
+    from data_mesh.store import AccessEvent, MetadataStore
+
+    MetadataStore().record_access(
+        AccessEvent(
+            principal=principal.name,
+            principal_kind=principal.kind,
+            product_id=product_id,
+            version=version,
+            columns=list(columns),
+            rows=rows,
+            purpose=purpose,
+            path=path,
+            allowed=allowed,
+            reason=reason,
+        )
+    )
+    log.info("%s read %s v%s (%d rows, %s): %s", principal.name, product_id, version, rows, path, reason)

@@ -1,0 +1,144 @@
+"""Plain, Airflow-free description of a data product: what the contract and the domain declare.
+
+Everything here is cheap to import (no pandas, pyarrow or GX): DAG files build from these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Literal
+
+LogicalType = Literal["string", "date", "timestamp", "number", "integer", "boolean"]
+Classification = Literal["public", "internal", "confidential", "restricted"]
+Granularity = Literal["day", "month"]
+
+
+class Pagination(str, Enum):
+    """How a source API splits its answer into pages."""
+
+    NONE = "none"  # one body (a CSV export, a single JSON document)
+    PAGE_NUMBER = "page_number"  # ?page=N until `total_pages`
+    CURSOR = "cursor"  # ?cursor=X until the body's next cursor is null
+    WORLD_BANK = "world_bank"  # World Bank v2: body is [meta, rows], ?page=N until meta.pages
+
+
+class Auth(str, Enum):
+    """Where the Connection's secret goes in each request."""
+
+    NONE = "none"
+    BEARER = "bearer"  # Authorization: Bearer <connection password>
+    API_KEY = "api_key"  # X-Api-Key: <connection password>
+    BASIC = "basic"  # connection login / password
+
+
+@dataclass(frozen=True)
+class HttpSource:
+    """One HTTP endpoint a product is fetched from; its base URL and secret live in an Airflow Connection.
+
+    `endpoint` and the values of `params` are `str.format` templates filled with the run's
+    partition values: `{partition}` (e.g. 2026-11-22 or 2026-11), `{start}` / `{end}` (ISO dates,
+    end exclusive) and `{year}`.
+    """
+
+    name: str
+    conn_id: str
+    endpoint: str
+    params: dict[str, str] = field(default_factory=dict)
+    pagination: Pagination = Pagination.NONE
+    auth: Auth = Auth.NONE
+    format: Literal["json", "csv"] = "json"
+    records_field: str = "data"  # JSON key holding the rows of a page (not used for csv/world_bank)
+    cursor_field: str = "next_cursor"  # JSON key holding the next cursor (CURSOR pagination)
+    page_size: int = 500
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    logical_type: LogicalType
+    required: bool = False
+    unique: bool = False
+    primary_key: bool = False
+    partitioned: bool = False
+    classification: Classification = "internal"
+    description: str = ""
+
+    @property
+    def is_pii(self) -> bool:
+        return self.classification == "restricted"
+
+
+@dataclass(frozen=True)
+class Partitioning:
+    """A product's data is split by one column; each run (re)builds exactly one partition."""
+
+    column: str
+    granularity: Granularity
+
+
+@dataclass(frozen=True)
+class Sla:
+    frequency: str | None = None  # cron-like or "@daily"; None when the product is asset-triggered
+    latency_hours: float | None = None  # how old the newest partition may be before it is stale
+    retention_versions: int | None = None
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may read the product; restricted columns need a role in `restricted_readers`."""
+
+    readers: tuple[str, ...] = ("*",)  # consuming domains allowed; "*" for every domain
+    restricted_readers: tuple[str, ...] = ()  # domains allowed to read restricted (PII) columns
+
+
+@dataclass(frozen=True)
+class ProductSpec:
+    """Everything the platform needs to build, validate, publish and describe one data product."""
+
+    domain: str
+    name: str
+    version: str
+    status: str
+    description: str
+    owner: str
+    columns: tuple[Column, ...]
+    partitioning: Partitioning
+    sla: Sla
+    access: Access
+    expectation_suite: str  # path relative to the expectations folder
+    contract_path: str
+    contract_id: str
+    tags: tuple[str, ...] = ()
+    team: tuple[tuple[str, str], ...] = ()  # (username, role)
+    support: tuple[tuple[str, str], ...] = ()  # (channel, url)
+    sources: tuple[HttpSource, ...] = ()
+    inputs: tuple[str, ...] = ()  # upstream product ids this product is built from
+    transform: str = ""  # "module:function" in the domain package
+    doc_md: str = ""  # the contract rendered as Markdown for the DAG docs
+
+    @property
+    def id(self) -> str:
+        return f"{self.domain}.{self.name}"
+
+    @property
+    def dag_id(self) -> str:
+        return f"{self.domain}__{self.name}"
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.primary_key)
+
+    @property
+    def restricted_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.is_pii)
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.id} has no column {name!r}")

@@ -1,0 +1,246 @@
+"""The product store: versioned, partitioned Parquet with atomic publication.
+
+Layout under the storage root (a local folder or any pyarrow/fsspec URL)::
+
+    <domain>/<product>/data/<partition>/part-v000007-<id>.parquet   plain Parquet files
+    <domain>/<product>/_manifests/v000007.json                      one manifest per version
+
+A version is the set of files its manifest lists, one entry per partition. Publishing writes the new
+partition's files under fresh names (invisible: no manifest points at them), then writes the next
+manifest under a temporary name and renames it into place. Readers only ever follow manifests, so
+they see the previous version or the new one, never a mix; a crash at any point leaves the previous
+version served. Re-publishing a partition replaces its entry (no duplicates). Old manifests and the
+files only they reference are pruned by retention.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from data_mesh import conf
+from data_mesh.exceptions import VersionNotFound
+from data_mesh.spec import ProductSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+_MANIFESTS = "_manifests"
+
+
+@dataclass(frozen=True)
+class PartitionEntry:
+    files: tuple[str, ...]
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    product: str
+    version: int
+    published_at: str
+    schema_hash: str
+    partition_column: str
+    changed_partition: str
+    run_id: str
+    partitions: dict[str, PartitionEntry] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.partitions.values())
+
+    @property
+    def files(self) -> list[str]:
+        return [f for p in self.partitions.values() for f in p.files]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        raw = json.loads(text)
+        raw["partitions"] = {
+            k: PartitionEntry(tuple(v["files"]), v["rows"], v["bytes"]) for k, v in raw["partitions"].items()
+        }
+        return cls(**raw)
+
+
+def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:
+    import pyarrow.fs as pafs
+
+    if "://" not in root:
+        return pafs.LocalFileSystem(), os.path.abspath(root)
+    scheme = root.split("://", 1)[0]
+    if scheme in {"file", "s3", "gs", "gcs", "hdfs", "abfs", "abfss"}:
+        return pafs.FileSystem.from_uri(root)
+    import fsspec  # any other fsspec protocol (memory://, az://, ...)
+
+    fs, path = fsspec.core.url_to_fs(root)
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
+
+
+class ProductStore:
+    """Reads and writes the versions of one product."""
+
+    def __init__(self, spec: ProductSpec, root: str | None = None) -> None:
+        self.spec = spec
+        self.root = root or conf.storage_root()
+        self.fs, base = _filesystem(self.root)
+        self.base = f"{base.rstrip('/')}/{spec.domain}/{spec.name}"
+
+    @property
+    def uri(self) -> str:
+        """The product's address, used as its Airflow Asset URI."""
+        if "://" in self.root:
+            return f"{self.root.rstrip('/')}/{self.spec.domain}/{self.spec.name}"
+        return f"file://{self.base}"
+
+    # ---- reading -------------------------------------------------------------------------
+    def versions(self) -> list[int]:
+        import pyarrow.fs as pafs
+
+        selector = pafs.FileSelector(f"{self.base}/{_MANIFESTS}", allow_not_found=True)
+        names = (info.base_name for info in self.fs.get_file_info(selector))
+        return sorted(int(n[1:-5]) for n in names if n.startswith("v") and n.endswith(".json"))
+
+    def manifest(self, version: int | None = None, as_of: datetime | None = None) -> Manifest:
+        """The manifest of a version, of the newest one published at or before `as_of`, or the latest."""
+        versions = self.versions()
+        if not versions:
+            raise VersionNotFound(self.spec.id, "nothing has been published yet")
+        if version is not None:
+            if version not in versions:
+                raise VersionNotFound(self.spec.id, f"no version {version} (kept: {versions[0]}..{versions[-1]})")
+            return self._read_manifest(version)
+        if as_of is None:
+            return self._read_manifest(versions[-1])
+        for candidate in reversed(versions):
+            manifest = self._read_manifest(candidate)
+            if datetime.fromisoformat(manifest.published_at) <= as_of:
+                return manifest
+        raise VersionNotFound(self.spec.id, f"no version published at or before {as_of.isoformat()}")
+
+    def read_table(
+        self,
+        manifest: Manifest,
+        partitions: list[str] | None = None,
+        columns: list[str] | None = None,
+    ) -> pa.Table:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from data_mesh.schema import arrow_schema
+
+        wanted = manifest.partitions if partitions is None else {
+            k: v for k, v in manifest.partitions.items() if k in set(partitions)
+        }
+        paths = [f"{self.base}/{f}" for entry in wanted.values() for f in entry.files]
+        schema = arrow_schema(self.spec)
+        if columns:
+            schema = pa.schema([schema.field(c) for c in columns])
+        if not paths:
+            return schema.empty_table()
+        tables = [pq.read_table(p, filesystem=self.fs, columns=columns) for p in paths]
+        return pa.concat_tables(tables, promote_options="permissive").cast(schema)
+
+    def file_paths(self, manifest: Manifest) -> list[str]:
+        """Absolute paths/URLs of a version's files, for engines that read Parquet themselves."""
+        prefix = self.root.rstrip("/") if "://" in self.root else self.base.rsplit("/", 2)[0]
+        return [f"{prefix}/{self.spec.domain}/{self.spec.name}/{f}" for f in manifest.files]
+
+    # ---- writing -------------------------------------------------------------------------
+    def publish(self, table: pa.Table, partition: str, schema_hash: str, run_id: str) -> Manifest:
+        """Make `table` the content of `partition` in a new version; returns that version's manifest."""
+        import pyarrow.parquet as pq
+
+        with self._lock():
+            versions = self.versions()
+            previous = self._read_manifest(versions[-1]) if versions else None
+            version = (versions[-1] + 1) if versions else 1
+            relative = f"data/{partition}/part-v{version:06d}-{uuid.uuid4().hex[:8]}.parquet"
+            self.fs.create_dir(f"{self.base}/data/{partition}", recursive=True)
+            pq.write_table(table, f"{self.base}/{relative}", filesystem=self.fs)
+            size = self.fs.get_file_info(f"{self.base}/{relative}").size
+            partitions = dict(previous.partitions) if previous else {}
+            partitions[partition] = PartitionEntry((relative,), table.num_rows, size)
+            manifest = Manifest(
+                product=self.spec.id,
+                version=version,
+                published_at=datetime.now(UTC).isoformat(),
+                schema_hash=schema_hash,
+                partition_column=self.spec.partitioning.column,
+                changed_partition=partition,
+                run_id=run_id,
+                partitions=dict(sorted(partitions.items())),
+            )
+            self._write_manifest(manifest)
+            self._prune(self._retention())
+        return manifest
+
+    def _retention(self) -> int:
+        return max(conf.retention_versions(), self.spec.sla.retention_versions or 0, 1)
+
+    def _read_manifest(self, version: int) -> Manifest:
+        with self.fs.open_input_stream(f"{self.base}/{_MANIFESTS}/v{version:06d}.json") as stream:
+            return Manifest.from_json(stream.read().decode())
+
+    def _write_manifest(self, manifest: Manifest) -> None:
+        folder = f"{self.base}/{_MANIFESTS}"
+        final = f"{folder}/v{manifest.version:06d}.json"
+        self.fs.create_dir(folder, recursive=True)
+        if self.fs.get_file_info(final).type.name != "NotFound":
+            raise FileExistsError(f"{self.spec.id}: version {manifest.version} was published concurrently")
+        temporary = f"{folder}/.tmp-{uuid.uuid4().hex}"
+        with self.fs.open_output_stream(temporary) as stream:
+            stream.write(manifest.to_json().encode())
+        self.fs.move(temporary, final)  # the commit point: a rename on local disks
+
+    def _prune(self, keep: int) -> None:
+        """Drop manifests beyond retention, then every data file no kept manifest references."""
+        import pyarrow.fs as pafs
+
+        versions = self.versions()
+        for old in versions[:-keep]:
+            self.fs.delete_file(f"{self.base}/{_MANIFESTS}/v{old:06d}.json")
+        referenced = {f for v in versions[-keep:] for f in self._read_manifest(v).files}
+        selector = pafs.FileSelector(f"{self.base}/data", recursive=True, allow_not_found=True)
+        for info in self.fs.get_file_info(selector):
+            relative = info.path[len(self.base) + 1 :]
+            if info.type == pafs.FileType.File and relative not in referenced:
+                self.fs.delete_file(info.path)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise publishers of one product on local disks (DAGs also run one at a time)."""
+        if "://" in self.root:
+            yield
+            return
+        import fcntl
+
+        os.makedirs(self.base, exist_ok=True)
+        with open(f"{self.base}/.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def describe(manifest: Manifest) -> dict[str, Any]:
+    """A JSON-safe summary of a version (no row data)."""
+    return {
+        "product": manifest.product,
+        "version": manifest.version,
+        "published_at": manifest.published_at,
+        "rows": manifest.rows,
+        "partitions": len(manifest.partitions),
+        "schema_hash": manifest.schema_hash,
+    }

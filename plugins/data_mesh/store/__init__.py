@@ -1,0 +1,46 @@
+"""The platform's metadata store: its own database (SQLite file by default, PostgreSQL by URL).
+
+    from data_mesh.store import MetadataStore
+    store = MetadataStore()            # data_mesh.conf.metadata_url(), migrated on first use
+    store.record_access(AccessEvent(...))
+
+Importing this package is cheap: SQLAlchemy only (Alembic is imported when a migration check runs).
+"""
+
+from __future__ import annotations
+
+from data_mesh.store.engine import dispose_engines, get_engine, migrate
+from data_mesh.store.records import (
+    AccessEvent,
+    ConsumerUsage,
+    LineageEdge,
+    LineageGraph,
+    LineageNode,
+    Page,
+    ProductRecord,
+    ProductSummary,
+    PublicationInput,
+    PublicationRecord,
+    TaskRunRecord,
+    ValidationRecord,
+)
+from data_mesh.store.repository import MetadataStore
+
+__all__ = [
+    "AccessEvent",
+    "ConsumerUsage",
+    "LineageEdge",
+    "LineageGraph",
+    "LineageNode",
+    "MetadataStore",
+    "Page",
+    "ProductRecord",
+    "ProductSummary",
+    "PublicationInput",
+    "PublicationRecord",
+    "TaskRunRecord",
+    "ValidationRecord",
+    "dispose_engines",
+    "get_engine",
+    "migrate",
+]

@@ -1,0 +1,199 @@
+"""Tables of the metadata store (SQLAlchemy 2 Core, one `MetaData`).
+
+The schema is created by the hand-written Alembic migrations in `migrations/versions/`; keep both in
+step (a new column here needs a new migration there).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+ALEMBIC_VERSION_TABLE = "data_mesh_alembic_version"
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite hands back naive values)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        # SQLite stores text: drop the offset so that values compare and sort as plain strings.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | str | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # aggregates on SQLite may return the raw text
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("id", sa.String(255), primary_key=True),  # "<domain>.<name>"
+    sa.Column("domain", sa.String(100), nullable=False),
+    sa.Column("name", sa.String(150), nullable=False),
+    sa.Column("owner", sa.String(255), nullable=False, server_default=""),
+    sa.Column("status", sa.String(50), nullable=False, server_default=""),
+    sa.Column("version", sa.String(50), nullable=False, server_default=""),  # the contract's version
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("sla", sa.JSON, nullable=False),
+    sa.Column("access", sa.JSON, nullable=False),
+    sa.Column("columns", sa.JSON, nullable=False),
+    sa.Column("contract_path", sa.Text, nullable=False, server_default=""),
+    sa.Column("contract", sa.Text, nullable=False, server_default=""),  # ODCS YAML as written
+    sa.Column("updated_at", UtcDateTime, nullable=False, default=utcnow),
+    sa.Index("ix_products_domain", "domain"),
+)
+
+publications = sa.Table(
+    "publications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("product_id", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("partition", sa.String(100), nullable=True),
+    sa.Column("rows", sa.BigInteger, nullable=True),
+    sa.Column("bytes", sa.BigInteger, nullable=True),
+    sa.Column("files", sa.Integer, nullable=True),
+    sa.Column("schema", sa.JSON, nullable=True),
+    sa.Column("schema_hash", sa.String(128), nullable=True),
+    sa.Column("duration_s", sa.Float, nullable=True),
+    sa.Column("dag_id", sa.String(250), nullable=True),
+    sa.Column("run_id", sa.String(250), nullable=True),
+    sa.Column("task_id", sa.String(250), nullable=True),
+    sa.Column("published_at", UtcDateTime, nullable=False, default=utcnow),
+    sa.Column("validation_success", sa.Boolean, nullable=True),
+    sa.Column("validation_summary", sa.JSON, nullable=True),
+    sa.UniqueConstraint("product_id", "version", name="uq_publications_product_id_version"),
+    sa.Index("ix_publications_product_id_published_at", "product_id", "published_at"),
+)
+
+validation_runs = sa.Table(
+    "validation_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("product_id", sa.String(255), nullable=False),
+    sa.Column("partition", sa.String(100), nullable=True),
+    sa.Column("run_id", sa.String(250), nullable=True),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("evaluated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("successful", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("report", sa.JSON, nullable=True),
+    sa.Column("quarantine_path", sa.Text, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False, default=utcnow),
+    sa.Index("ix_validation_runs_product_id_created_at", "product_id", "created_at"),
+)
+
+task_runs = sa.Table(
+    "task_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dag_id", sa.String(250), nullable=False),
+    sa.Column("task_id", sa.String(250), nullable=False),
+    sa.Column("run_id", sa.String(250), nullable=False),
+    sa.Column("map_index", sa.Integer, nullable=False, server_default="-1"),
+    sa.Column("try_number", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("state", sa.String(50), nullable=True),
+    sa.Column("start_date", UtcDateTime, nullable=True),
+    sa.Column("end_date", UtcDateTime, nullable=True),
+    sa.Column("duration_s", sa.Float, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("hostname", sa.String(255), nullable=True),
+    sa.Column("recorded_at", UtcDateTime, nullable=False, default=utcnow),
+    sa.UniqueConstraint(
+        "dag_id", "task_id", "run_id", "map_index", "try_number", name="uq_task_runs_try"
+    ),
+    sa.Index("ix_task_runs_dag_id_start_date", "dag_id", "start_date"),
+)
+
+lineage_edges = sa.Table(
+    "lineage_edges",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("upstream_kind", sa.String(20), nullable=False),  # source | product
+    sa.Column("upstream_id", sa.String(255), nullable=False),
+    sa.Column("downstream_kind", sa.String(20), nullable=False),  # product | dag
+    sa.Column("downstream_id", sa.String(255), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False, default=utcnow),
+    sa.UniqueConstraint(
+        "upstream_kind", "upstream_id", "downstream_kind", "downstream_id", name="uq_lineage_edges_edge"
+    ),
+    sa.Index("ix_lineage_edges_downstream", "downstream_kind", "downstream_id"),
+)
+
+publication_inputs = sa.Table(
+    "publication_inputs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "publication_id",
+        sa.Integer,
+        sa.ForeignKey("publications.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("input_product_id", sa.String(255), nullable=False),
+    sa.Column("input_version", sa.Integer, nullable=True),
+    sa.Index("ix_publication_inputs_publication_id", "publication_id"),
+    sa.Index("ix_publication_inputs_input", "input_product_id", "input_version"),
+)
+
+access_events = sa.Table(
+    "access_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UtcDateTime, nullable=False, default=utcnow),
+    sa.Column("principal", sa.String(500), nullable=False),
+    sa.Column("principal_kind", sa.String(20), nullable=False),  # user | task
+    sa.Column("product_id", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("columns", sa.JSON, nullable=True),
+    sa.Column("rows", sa.BigInteger, nullable=True),
+    sa.Column("purpose", sa.Text, nullable=True),
+    sa.Column("path", sa.String(20), nullable=False),  # task | api | ui | cli
+    sa.Column("allowed", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+)
+sa.Index("ix_access_events_product_id_at", access_events.c.product_id, access_events.c.at.desc())
+sa.Index("ix_access_events_principal", access_events.c.principal)
+
+__all__ = [
+    "ALEMBIC_VERSION_TABLE",
+    "UtcDateTime",
+    "access_events",
+    "lineage_edges",
+    "metadata",
+    "products",
+    "publication_inputs",
+    "publications",
+    "task_runs",
+    "utcnow",
+    "validation_runs",
+]

@@ -1,0 +1,499 @@
+"""`MetadataStore`: every read and write of the platform's metadata, one short transaction each."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from data_mesh.store import models as m
+from data_mesh.store.engine import ensure_migrated, get_engine, write_connection
+from data_mesh.store.records import (
+    AccessEvent,
+    ConsumerUsage,
+    LineageEdge,
+    LineageGraph,
+    LineageNode,
+    Page,
+    ProductRecord,
+    ProductSummary,
+    PublicationInput,
+    PublicationRecord,
+    TaskRunRecord,
+    ValidationRecord,
+    as_utc,
+    utcnow,
+)
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+if TYPE_CHECKING:
+    from data_mesh.spec import ProductSpec
+
+
+def _columns_json(spec: ProductSpec) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": c.name,
+            "logical_type": c.logical_type,
+            "required": c.required,
+            "unique": c.unique,
+            "primary_key": c.primary_key,
+            "partitioned": c.partitioned,
+            "classification": c.classification,
+            "description": c.description,
+        }
+        for c in spec.columns
+    ]
+
+
+def _matches(row: RowMapping, term: str) -> bool:
+    """Case-insensitive match of `term` on the product's id, name, owner, a tag or a column name."""
+    texts = [row["id"], row["name"], row["owner"], *(row["tags"] or [])]
+    texts += [c.get("name", "") for c in row["columns"] or [] if isinstance(c, dict)]
+    return any(term in str(t).casefold() for t in texts)
+
+
+class MetadataStore:
+    """The platform's metadata store (its own database, never Airflow's).
+
+    `engine_or_url`: an `Engine`, a SQLAlchemy URL, or None for `data_mesh.conf.metadata_url()`.
+    The schema is migrated on first use of an engine in a process. Every method is one short
+    transaction, so one store may be shared by the threads of a process.
+    """
+
+    def __init__(self, engine_or_url: Engine | str | None = None) -> None:
+        if isinstance(engine_or_url, Engine):
+            self.engine = ensure_migrated(engine_or_url)
+        else:
+            self.engine = get_engine(engine_or_url)
+
+    def __repr__(self) -> str:
+        return f"MetadataStore({self.engine.url.render_as_string()!r})"
+
+    # ------------------------------------------------------------------ helpers
+
+    def _insert(self, table: sa.Table) -> Any:
+        """An INSERT supporting ON CONFLICT on both backends."""
+        name = self.engine.dialect.name
+        if name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise NotImplementedError(f"metadata store does not support {name}")
+        return insert(table)
+
+    def _read(self) -> Any:
+        return self.engine.connect()
+
+    # ------------------------------------------------------------------ writes
+
+    def upsert_product(self, spec: ProductSpec, contract_text: str) -> None:
+        """Insert or update a product from its spec and the contract text (ODCS YAML)."""
+        values = {
+            "id": spec.id,
+            "domain": spec.domain,
+            "name": spec.name,
+            "owner": spec.owner,
+            "status": spec.status,
+            "version": spec.version,
+            "description": spec.description,
+            "tags": list(spec.tags),
+            "sla": dataclasses.asdict(spec.sla),
+            "access": {
+                "readers": list(spec.access.readers),
+                "restricted_readers": list(spec.access.restricted_readers),
+            },
+            "columns": _columns_json(spec),
+            "contract_path": spec.contract_path,
+            "contract": contract_text,
+            "updated_at": utcnow(),
+        }
+        stmt = self._insert(m.products).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[m.products.c.id],
+            set_={k: stmt.excluded[k] for k in values if k != "id"},
+        )
+        with write_connection(self.engine) as conn:
+            conn.execute(stmt)
+
+    def record_publication(self, record: PublicationRecord) -> int:
+        """Insert a publication and its inputs; returns its id.
+
+        Raises `sqlalchemy.exc.IntegrityError` when (product_id, version) is already published.
+        """
+        values = {
+            f.name: getattr(record, f.name)
+            for f in dataclasses.fields(record)
+            if f.name not in ("id", "inputs")
+        }
+        values["published_at"] = as_utc(record.published_at)
+        with write_connection(self.engine) as conn:
+            result = conn.execute(sa.insert(m.publications).values(values))
+            publication_id = int(result.inserted_primary_key[0])
+            if record.inputs:
+                conn.execute(
+                    sa.insert(m.publication_inputs),
+                    [
+                        {"publication_id": publication_id, "input_product_id": pid, "input_version": ver}
+                        for pid, ver in record.inputs
+                    ],
+                )
+        return publication_id
+
+    def record_validation(self, record: ValidationRecord) -> int:
+        """Insert one validation run (passing or failing); returns its id."""
+        values = {f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name != "id"}
+        with write_connection(self.engine) as conn:
+            result = conn.execute(sa.insert(m.validation_runs).values(values))
+            return int(result.inserted_primary_key[0])
+
+    def record_task_run(self, record: TaskRunRecord) -> None:
+        """Insert or update one try of a task instance."""
+        values = {f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name != "id"}
+        key = ("dag_id", "task_id", "run_id", "map_index", "try_number")
+        stmt = self._insert(m.task_runs).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[m.task_runs.c[k] for k in key],
+            set_={k: stmt.excluded[k] for k in values if k not in key},
+        )
+        with write_connection(self.engine) as conn:
+            conn.execute(stmt)
+
+    def add_lineage_edge(
+        self, upstream_kind: str, upstream_id: str, downstream_kind: str, downstream_id: str
+    ) -> bool:
+        """Add a product-level lineage edge; idempotent. Returns True when the edge is new.
+
+        upstream_kind: "source" | "product"; downstream_kind: "product" | "dag".
+        """
+        edge = LineageEdge(upstream_kind, upstream_id, downstream_kind, downstream_id)  # validates kinds
+        stmt = (
+            self._insert(m.lineage_edges)
+            .values(**edge.to_dict(), created_at=utcnow())
+            .on_conflict_do_nothing(
+                index_elements=["upstream_kind", "upstream_id", "downstream_kind", "downstream_id"]
+            )
+        )
+        with write_connection(self.engine) as conn:
+            return conn.execute(stmt).rowcount > 0
+
+    @staticmethod
+    def _access_values(event: AccessEvent) -> dict[str, Any]:
+        values = {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.name != "id"}
+        values["columns"] = list(event.columns) if event.columns is not None else None
+        return values
+
+    def record_access(self, event: AccessEvent) -> int:
+        """Insert one access event; returns its id."""
+        with write_connection(self.engine) as conn:
+            result = conn.execute(sa.insert(m.access_events).values(self._access_values(event)))
+            return int(result.inserted_primary_key[0])
+
+    def record_access_many(self, events: Iterable[AccessEvent]) -> int:
+        """Insert many access events in one transaction; returns how many."""
+        rows = [self._access_values(e) for e in events]
+        if not rows:
+            return 0
+        with write_connection(self.engine) as conn:
+            conn.execute(sa.insert(m.access_events), rows)
+        return len(rows)
+
+    # ------------------------------------------------------------------ products
+
+    def list_products(self, search: str | None = None, domain: str | None = None) -> list[ProductSummary]:
+        """Catalog lines ordered by domain and name, with the latest publication and validation.
+
+        `search` matches (case-insensitive substring) the name, a tag, the owner or a column name.
+        """
+        p, pub, val = m.products, m.publications, m.validation_runs
+        latest_pub = (
+            sa.select(pub.c.product_id, sa.func.max(pub.c.version).label("v"))
+            .group_by(pub.c.product_id)
+            .subquery("latest_pub")
+        )
+        latest_val = (
+            sa.select(val.c.product_id, sa.func.max(val.c.id).label("vid"))
+            .group_by(val.c.product_id)
+            .subquery("latest_val")
+        )
+        lp, lv = pub.alias("lp"), val.alias("lv")
+        query = (
+            sa.select(
+                p.c.id, p.c.domain, p.c.name, p.c.owner, p.c.status, p.c.version, p.c.description,
+                p.c.tags, p.c.sla, p.c["columns"], p.c.updated_at,
+                lp.c.version.label("latest_version"),
+                lp.c.published_at.label("latest_published_at"),
+                lp.c.rows.label("latest_rows"),
+                lv.c.success.label("latest_validation_success"),
+                lv.c.created_at.label("latest_validated_at"),
+            )  # fmt: skip
+            .select_from(
+                p.outerjoin(latest_pub, latest_pub.c.product_id == p.c.id)
+                .outerjoin(lp, sa.and_(lp.c.product_id == p.c.id, lp.c.version == latest_pub.c.v))
+                .outerjoin(latest_val, latest_val.c.product_id == p.c.id)
+                .outerjoin(lv, lv.c.id == latest_val.c.vid)
+            )
+            .order_by(p.c.domain, p.c.name)
+        )
+        if domain:
+            query = query.where(p.c.domain == domain)
+        term = (search or "").strip().casefold()
+        if term:
+            # Coarse filter in SQL (JSON as text), exact match on the decoded values below.
+            query = query.where(
+                sa.or_(
+                    p.c.id.icontains(term, autoescape=True),
+                    p.c.owner.icontains(term, autoescape=True),
+                    sa.cast(p.c.tags, sa.Text).icontains(term, autoescape=True),
+                    sa.cast(p.c["columns"], sa.Text).icontains(term, autoescape=True),
+                )
+            )
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            ProductSummary(
+                id=r["id"],
+                domain=r["domain"],
+                name=r["name"],
+                owner=r["owner"],
+                status=r["status"],
+                version=r["version"],
+                description=r["description"],
+                tags=tuple(r["tags"] or ()),
+                sla=dict(r["sla"] or {}),
+                updated_at=r["updated_at"],
+                latest_version=r["latest_version"],
+                latest_published_at=r["latest_published_at"],
+                latest_rows=r["latest_rows"],
+                latest_validation_success=(
+                    None if r["latest_validation_success"] is None else bool(r["latest_validation_success"])
+                ),
+                latest_validated_at=r["latest_validated_at"],
+            )
+            for r in rows
+            if not term or _matches(r, term)
+        ]
+
+    def get_product(self, product_id: str) -> ProductRecord | None:
+        with self._read() as conn:
+            r = conn.execute(sa.select(m.products).where(m.products.c.id == product_id)).mappings().first()
+        if r is None:
+            return None
+        return ProductRecord(
+            id=r["id"],
+            domain=r["domain"],
+            name=r["name"],
+            owner=r["owner"],
+            status=r["status"],
+            version=r["version"],
+            description=r["description"],
+            tags=tuple(r["tags"] or ()),
+            sla=dict(r["sla"] or {}),
+            access=dict(r["access"] or {}),
+            columns=tuple(r["columns"] or ()),
+            contract_path=r["contract_path"],
+            contract=r["contract"],
+            updated_at=r["updated_at"],
+        )
+
+    # ------------------------------------------------------------------ publications
+
+    @staticmethod
+    def _inputs_by_publication(conn: Connection, ids: Sequence[int]) -> dict[int, list[tuple[str, Any]]]:
+        out: dict[int, list[tuple[str, Any]]] = {i: [] for i in ids}
+        if not ids:
+            return out
+        pi = m.publication_inputs
+        query = (
+            sa.select(pi.c.publication_id, pi.c.input_product_id, pi.c.input_version)
+            .where(pi.c.publication_id.in_(ids))
+            .order_by(pi.c.id)
+        )
+        for pid, product, version in conn.execute(query):
+            out[pid].append((product, version))
+        return out
+
+    def _publications(self, query: sa.Select) -> list[PublicationRecord]:
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+            inputs = self._inputs_by_publication(conn, [r["id"] for r in rows])
+        names = {f.name for f in dataclasses.fields(PublicationRecord)} - {"inputs"}
+        return [
+            PublicationRecord(
+                **{k: r[k] for k in names},
+                inputs=tuple(inputs[r["id"]]),
+            )
+            for r in rows
+        ]
+
+    def list_publications(self, product_id: str, limit: int = 50, offset: int = 0) -> list[PublicationRecord]:
+        """Publications of a product, newest version first."""
+        pub = m.publications
+        query = (
+            sa.select(pub)
+            .where(pub.c.product_id == product_id)
+            .order_by(pub.c.version.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return self._publications(query)
+
+    def get_publication(self, product_id: str, version: int | None = None) -> PublicationRecord | None:
+        """One publication of a product; the latest one when `version` is None."""
+        pub = m.publications
+        query = sa.select(pub).where(pub.c.product_id == product_id)
+        if version is None:
+            query = query.order_by(pub.c.version.desc()).limit(1)
+        else:
+            query = query.where(pub.c.version == version)
+        found = self._publications(query)
+        return found[0] if found else None
+
+    def publication_inputs(self, publication_id: int) -> list[PublicationInput]:
+        """The (input_product_id, input_version) pairs a publication was built from."""
+        with self._read() as conn:
+            pairs = self._inputs_by_publication(conn, [publication_id])[publication_id]
+        return [PublicationInput(product, version) for product, version in pairs]
+
+    # ------------------------------------------------------------------ quality, runs
+
+    def quality_history(self, product_id: str, limit: int = 100) -> list[ValidationRecord]:
+        """The latest `limit` validations of a product, oldest to newest."""
+        val = m.validation_runs
+        query = (
+            sa.select(val)
+            .where(val.c.product_id == product_id)
+            .order_by(val.c.created_at.desc(), val.c.id.desc())
+            .limit(limit)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        records = [ValidationRecord(**{k: r[k] for k in r}) for r in rows]
+        records.reverse()
+        return records
+
+    def list_task_runs(self, dag_id: str | None = None, limit: int = 100) -> list[TaskRunRecord]:
+        """Task tries, newest first (by start date, else the time they were recorded)."""
+        tr = m.task_runs
+        query = (
+            sa.select(tr)
+            .order_by(sa.func.coalesce(tr.c.start_date, tr.c.recorded_at).desc(), tr.c.id.desc())
+            .limit(limit)
+        )
+        if dag_id is not None:
+            query = query.where(tr.c.dag_id == dag_id)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [TaskRunRecord(**{k: r[k] for k in r}) for r in rows]
+
+    # ------------------------------------------------------------------ lineage
+
+    @staticmethod
+    def _node_filter(kind_col: Any, id_col: Any, nodes: set[LineageNode]) -> Any:
+        by_kind: dict[str, list[str]] = {}
+        for node in nodes:
+            by_kind.setdefault(node.kind, []).append(node.id)
+        return sa.or_(*(sa.and_(kind_col == k, id_col.in_(sorted(ids))) for k, ids in by_kind.items()))
+
+    def lineage(self, product_id: str, depth: int = 1) -> LineageGraph:
+        """The product's lineage: upstream and downstream edges up to `depth` hops (one query per hop)."""
+        le = m.lineage_edges
+        root = LineageNode("product", product_id)
+        nodes: dict[str, LineageNode] = {root.key: root}
+        edges: dict[tuple[str, str, str, str], LineageEdge] = {}
+        up_frontier: set[LineageNode] = {root}
+        down_frontier: set[LineageNode] = {root}
+        with self._read() as conn:
+            for _ in range(max(depth, 0)):
+                if not up_frontier and not down_frontier:
+                    break
+                conditions = []
+                if up_frontier:
+                    conditions.append(self._node_filter(le.c.downstream_kind, le.c.downstream_id, up_frontier))
+                if down_frontier:
+                    conditions.append(self._node_filter(le.c.upstream_kind, le.c.upstream_id, down_frontier))
+                query = sa.select(
+                    le.c.upstream_kind, le.c.upstream_id, le.c.downstream_kind, le.c.downstream_id
+                ).where(sa.or_(*conditions))
+                next_up: set[LineageNode] = set()
+                next_down: set[LineageNode] = set()
+                for row in conn.execute(query):
+                    edge = LineageEdge(*row)
+                    key = tuple(row)
+                    if edge.downstream in up_frontier and edge.upstream.key not in nodes:
+                        next_up.add(edge.upstream)
+                    if edge.upstream in down_frontier and edge.downstream.key not in nodes:
+                        next_down.add(edge.downstream)
+                    edges.setdefault(key, edge)
+                for node in next_up | next_down:
+                    nodes.setdefault(node.key, node)
+                up_frontier, down_frontier = next_up, next_down
+        return LineageGraph(
+            nodes=tuple(sorted(nodes.values(), key=lambda n: (n.kind, n.id))),
+            edges=tuple(sorted(edges.values(), key=lambda e: (e.upstream.key, e.downstream.key))),
+        )
+
+    # ------------------------------------------------------------------ access
+
+    def list_access_events(
+        self,
+        product_id: str | None = None,
+        principal: str | None = None,
+        path: str | None = None,
+        allowed: bool | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[AccessEvent]:
+        """Access events, newest first, filtered; `total` counts every match."""
+        ae = m.access_events
+        conditions = []
+        if product_id is not None:
+            conditions.append(ae.c.product_id == product_id)
+        if principal is not None:
+            conditions.append(ae.c.principal == principal)
+        if path is not None:
+            conditions.append(ae.c.path == path)
+        if allowed is not None:
+            conditions.append(ae.c.allowed.is_(sa.true()) if allowed else ae.c.allowed.is_(sa.false()))
+        count_query = sa.select(sa.func.count()).select_from(ae).where(*conditions)
+        page_query = (
+            sa.select(ae).where(*conditions).order_by(ae.c.at.desc(), ae.c.id.desc()).limit(limit).offset(offset)
+        )
+        with self._read() as conn:
+            total = int(conn.execute(count_query).scalar_one())
+            rows = conn.execute(page_query).mappings().all()
+        items = tuple(
+            AccessEvent(
+                **{k: r[k] for k in r if k != "columns"},
+                columns=tuple(r["columns"]) if r["columns"] is not None else None,
+            )
+            for r in rows
+        )
+        return Page(items=items, total=total, limit=limit, offset=offset)
+
+    def usage_by_consumer(self, product_id: str) -> list[ConsumerUsage]:
+        """Allowed reads of a product per principal: (principal, reads, rows, last_at), most reads first."""
+        ae = m.access_events
+        reads = sa.func.count().label("reads")
+        query = (
+            sa.select(
+                ae.c.principal,
+                reads,
+                sa.func.coalesce(sa.func.sum(ae.c.rows), 0).label("rows"),
+                sa.func.max(ae.c.at).label("last_at"),
+            )
+            .where(ae.c.product_id == product_id, ae.c.allowed.is_(sa.true()))
+            .group_by(ae.c.principal)
+            .order_by(reads.desc(), ae.c.principal)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            ConsumerUsage(principal, int(n), int(total_rows), as_utc(last_at))
+            for principal, n, total_rows, last_at in rows
+        ]
+
+
+__all__ = ["MetadataStore"]

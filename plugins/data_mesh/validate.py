@@ -1,0 +1,345 @@
+"""Great Expectations validation of a product's Arrow table, reported as a small JSON-safe record.
+
+* `load_suite(path)` loads a GX 1.x suite file strictly (a typo'd expectation type, a 0.x key or
+  an invalid expectation raises `SuiteError` naming the file and the expectation's index).
+* `validate_table(table, spec, suite_path)` runs the contract checks (`schema.check_contract`)
+  and the suite, on one quiet ephemeral GX context per process, and returns a `ValidationReport`.
+
+A failing expectation of severity "warning" or "info" does not fail the report; only "critical"
+does. Samples are at most 5 per expectation, JSON-safe, and masked for restricted (PII) columns.
+GX is imported lazily (several seconds, ~200 MB): never at DAG parse time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from data_mesh.exceptions import SuiteError
+from data_mesh.schema import MAX_SAMPLES, SchemaViolation, check_contract, json_safe
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from data_mesh.spec import ProductSpec
+    from great_expectations.core import ExpectationSuite
+
+log = logging.getLogger(__name__)
+
+MASK = "***"
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_SAMPLES}
+SEVERITIES = ("critical", "warning", "info")
+_COLUMN_KWARGS = ("column", "column_A", "column_B", "column_list")
+_MAX_KWARG_ITEMS = 20  # value sets longer than this are shortened in the report
+
+
+# --- the report ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    expectation_type: str  # a GX type, or contract:required / contract:unique / contract:primary_key
+    column: str | None  # one column, "a,b" for several, None for table-level expectations
+    kwargs: dict[str, Any]
+    success: bool
+    severity: str = "critical"
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    sample_values: list[Any] = field(default_factory=list)
+    exception: str | None = None
+    observed_value: Any = None  # table-level expectations (e.g. the row count), JSON-safe
+
+    @property
+    def blocking(self) -> bool:
+        """Whether this outcome fails the report."""
+        return not self.success and self.severity == "critical"
+
+    def describe(self) -> str:
+        args = (
+            f"column={self.column}" if self.column
+            else ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
+        )
+        head = f"{'FAILED' if self.blocking else self.severity.upper()} {self.expectation_type}({args})"
+        if self.exception:
+            return f"{head}: error: {self.exception}"
+        if self.unexpected_count is None:
+            return f"{head}: observed {self.observed_value}" if self.observed_value is not None else head
+        pct = f" ({self.unexpected_percent:.3g}%)" if self.unexpected_percent is not None else ""
+        return f"{head}: {self.unexpected_count} rows{pct}, e.g. {self.sample_values}"
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    product_id: str
+    success: bool
+    evaluated: int
+    successful: int
+    failed: int
+    results: list[ExpectationOutcome] = field(default_factory=list)
+    suite_name: str | None = None
+    row_count: int | None = None
+
+    @property
+    def failures(self) -> list[ExpectationOutcome]:
+        return [r for r in self.results if not r.success]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ValidationReport:
+        values = dict(data)
+        values["results"] = [ExpectationOutcome(**r) for r in values.get("results", [])]
+        return cls(**values)
+
+    def summary_text(self) -> str:
+        verdict = "PASSED" if self.success else "FAILED"
+        lines = [
+            f"Validation of {self.product_id} {verdict}: {self.successful}/{self.evaluated} expectations "
+            f"met, {self.failed} not met"
+            + (f" ({self.row_count} rows" + (f", suite {self.suite_name})" if self.suite_name else ")")
+               if self.row_count is not None else "")
+        ]
+        order = {s: i for i, s in enumerate(SEVERITIES)}
+        for outcome in sorted(self.failures, key=lambda o: order.get(o.severity, 9)):
+            lines.append("  " + outcome.describe())
+        return "\n".join(lines)
+
+
+# --- suites ----------------------------------------------------------------------------------------
+
+_suite_cache: dict[tuple[str, int], ExpectationSuite] = {}
+
+
+def load_suite(path: str | os.PathLike[str]) -> ExpectationSuite:
+    """The suite in a GX 1.x JSON file, loaded strictly; cached per (path, mtime) per process."""
+    path = Path(path).resolve()
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise SuiteError(str(path), f"cannot read suite: {exc}") from exc
+    key = (str(path), mtime)
+    if key not in _suite_cache:
+        _suite_cache[key] = _load_suite_strict(path)
+    return _suite_cache[key]
+
+
+def _load_suite_strict(path: Path) -> ExpectationSuite:
+    _quiet_gx_logging()
+    from great_expectations.core import ExpectationSuite
+    from great_expectations.core.expectation_suite import expectationSuiteSchema
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+    from marshmallow import ValidationError
+
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SuiteError(str(path), f"not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("expectations"), list):
+        raise SuiteError(str(path), "not a GX 1.x suite (an object with an `expectations` list)")
+    try:
+        expectationSuiteSchema.load(raw)
+    except ValidationError as exc:
+        raise _schema_error(path, raw, exc.messages) from exc
+
+    expectations = []
+    for index, entry in enumerate(raw["expectations"]):
+        etype = entry.get("type") if isinstance(entry, dict) else None
+        try:
+            expectations.append(ExpectationConfiguration(**entry).to_domain_obj())
+        except Exception as exc:  # GX raises ExpectationNotFoundError, pydantic / TypeError ...
+            reason = " ".join(str(exc).split())
+            raise SuiteError(str(path), f"{etype}: {reason}", index=index) from exc
+    suite = ExpectationSuite(
+        name=raw["name"],
+        expectations=expectations,
+        suite_parameters=raw.get("suite_parameters") or {},
+        meta=raw.get("meta") or {},
+        notes=raw.get("notes"),
+    )
+    if len(suite.expectations) != len(raw["expectations"]):
+        raise SuiteError(
+            str(path),
+            f"the file has {len(raw['expectations'])} expectations but {len(suite.expectations)} loaded "
+            "(duplicates are merged)",
+        )
+    return suite
+
+
+def _schema_error(path: Path, raw: dict[str, Any], messages: Any) -> SuiteError:
+    """A SuiteError pointing at the first offending expectation when marshmallow names one."""
+    if isinstance(messages, dict) and isinstance(messages.get("expectations"), dict):
+        index, problem = next(iter(sorted(messages["expectations"].items(), key=lambda kv: str(kv[0]))))
+        entry = raw["expectations"][index] if isinstance(index, int) else {}
+        etype = entry.get("type") or entry.get("expectation_type") if isinstance(entry, dict) else None
+        return SuiteError(str(path), f"{etype}: {problem}", index=index if isinstance(index, int) else None)
+    return SuiteError(str(path), f"invalid suite: {messages}")
+
+
+# --- GX context ------------------------------------------------------------------------------------
+
+_gx_lock = threading.Lock()  # threads sharing one context get wrong results: validate one at a time
+_gx_state: dict[str, Any] = {}
+
+
+def _quiet_gx_logging() -> None:
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+def _batch_definition() -> Any:
+    """The whole-dataframe batch definition of this process's ephemeral context (created once)."""
+    if _gx_state.get("pid") != os.getpid():  # a forked child must not reuse its parent's context
+        _quiet_gx_logging()
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
+
+        config = DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+            progress_bars=ProgressBarsConfig(globally=False),
+        )
+        context = gx.get_context(mode="ephemeral", project_config=config)
+        asset = context.data_sources.add_pandas("data_mesh").add_dataframe_asset("product")
+        _gx_state.update(pid=os.getpid(), context=context,
+                         batch_definition=asset.add_batch_definition_whole_dataframe("whole"))
+    return _gx_state["batch_definition"]
+
+
+# --- validation ------------------------------------------------------------------------------------
+
+
+def to_pandas(table: pa.Table) -> Any:
+    """The table as the DataFrame GX validates: Arrow-backed columns, no copy of the data."""
+    import pandas as pd
+
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def validate_table(
+    table: pa.Table, spec: ProductSpec, suite_path: str | os.PathLike[str]
+) -> ValidationReport:
+    """Contract checks + the GX suite on `table`; the report's `success` is False only when a
+    critical expectation (or a contract rule) fails."""
+    suite = load_suite(suite_path)
+    outcomes = [_contract_outcome(v, spec) for v in check_contract(table, spec)]
+    contract_rules = _contract_rule_count(spec)
+
+    df = to_pandas(table)
+    with _gx_lock:
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
+        result = batch.validate(suite, result_format=RESULT_FORMAT)
+    del df, batch
+    restricted = set(spec.restricted_columns)
+    # GX may return results in another order than the suite's: report them in the suite's order.
+    position = {_identity(e.configuration.to_json_dict()): i for i, e in enumerate(suite.expectations)}
+    raws = sorted((r.to_json_dict() for r in result.results),
+                  key=lambda raw: position.get(_identity(raw.get("expectation_config") or {}), len(position)))
+    gx_outcomes = [_gx_outcome(raw, restricted) for raw in raws]
+    outcomes += gx_outcomes
+
+    failed = sum(1 for o in outcomes if not o.success)
+    evaluated = contract_rules + len(gx_outcomes)
+    return ValidationReport(
+        product_id=spec.id,
+        success=not any(o.blocking for o in outcomes),
+        evaluated=evaluated,
+        successful=evaluated - failed,
+        failed=failed,
+        results=outcomes,
+        suite_name=suite.name,
+        row_count=table.num_rows,
+    )
+
+
+def _contract_rule_count(spec: ProductSpec) -> int:
+    rules = sum(1 for c in spec.columns if c.required or c.primary_key)
+    rules += sum(1 for c in spec.columns if c.unique)
+    key = spec.primary_key
+    return rules + (1 if key and not (len(key) == 1 and spec.column(key[0]).unique) else 0)
+
+
+def _contract_outcome(v: SchemaViolation, spec: ProductSpec) -> ExpectationOutcome:
+    restricted = set(spec.restricted_columns)
+    samples = v.samples
+    if restricted & set(v.columns) and v.kind != "required":
+        samples = [MASK] * len(samples)
+    kwargs: dict[str, Any] = {"column_list": list(v.columns)} if len(v.columns) > 1 else {"column": v.column}
+    if v.distinct is not None:
+        kwargs["duplicated_values"] = v.distinct
+    return ExpectationOutcome(
+        expectation_type=v.expectation_type,
+        column=v.column,
+        kwargs=kwargs,
+        success=False,
+        severity="critical",
+        unexpected_count=v.count,
+        unexpected_percent=round(v.percent, 4),
+        sample_values=samples,
+    )
+
+
+def _identity(config: dict[str, Any]) -> str:
+    kwargs = {k: v for k, v in (config.get("kwargs") or {}).items() if k != "batch_id"}
+    return json.dumps([config.get("type"), kwargs, config.get("severity")], sort_keys=True, default=str)
+
+
+def _small(value: Any) -> Any:
+    value = json_safe(value)
+    if isinstance(value, list) and len(value) > _MAX_KWARG_ITEMS:
+        return [*value[:_MAX_KWARG_ITEMS], f"... {len(value) - _MAX_KWARG_ITEMS} more"]
+    return value
+
+
+def _columns_of(kwargs: dict[str, Any]) -> list[str]:
+    cols: list[str] = []
+    for key in _COLUMN_KWARGS:
+        value = kwargs.get(key)
+        if isinstance(value, str):
+            cols.append(value)
+        elif isinstance(value, list):
+            cols += [str(c) for c in value]
+    return cols
+
+
+def _exception_message(info: Any) -> str | None:
+    if not isinstance(info, dict):
+        return None
+    candidates = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    for item in candidates:
+        if item.get("raised_exception") or item.get("exception_message"):
+            message = item.get("exception_message") or "exception raised"
+            return " ".join(str(message).split())[:500]
+    return None
+
+
+def _gx_outcome(raw: dict[str, Any], restricted: set[str]) -> ExpectationOutcome:
+    config = raw.get("expectation_config") or {}
+    kwargs = {k: _small(v) for k, v in (config.get("kwargs") or {}).items() if k != "batch_id"}
+    columns = _columns_of(kwargs)
+    result = raw.get("result") or {}
+    counts = result.get("partial_unexpected_counts")
+    values = [c.get("value") for c in counts] if counts else result.get("partial_unexpected_list") or []
+    samples = [json_safe(v) for v in values[:MAX_SAMPLES]]
+    if restricted.intersection(columns):
+        samples = [MASK if s is not None else None for s in samples]
+    severity = str(config.get("severity") or "critical").lower()
+    percent = result.get("unexpected_percent")
+    return ExpectationOutcome(
+        expectation_type=str(config.get("type")),
+        column=",".join(columns) if columns else None,
+        kwargs=kwargs,
+        success=bool(raw.get("success")),
+        severity=severity if severity in SEVERITIES else "critical",
+        unexpected_count=result.get("unexpected_count"),
+        unexpected_percent=None if percent is None else round(float(percent), 4),
+        sample_values=samples,
+        exception=_exception_message(raw.get("exception_info")),
+        observed_value=_small(result.get("observed_value")) if "unexpected_count" not in result else None,
+    )
