@@ -100,10 +100,54 @@ _CAMPAIGN_WORDS = (
     ("Brand", "Holiday", "Spring", "Summer", "Back to School", "Black Friday", "Evergreen", "Launch"),
     ("Awareness", "Prospecting", "Retargeting", "Loyalty", "Promo", "Conversion"),
 )
-_FIRST = ("anna", "ben", "carla", "dev", "elena", "farid", "grace", "hiro", "ines", "jonas", "kemi", "liam",
-          "maria", "noah", "olga", "priya", "quinn", "rosa", "sven", "tariq", "uma", "victor", "wei", "yara")
-_LAST = ("smith", "garcia", "mueller", "rossi", "kim", "tanaka", "silva", "nowak", "dubois", "okafor",
-         "singh", "chen", "larsen", "haddad", "brown", "lopez", "jansen", "kowalski", "novak", "ali")
+_FIRST = (
+    "anna",
+    "ben",
+    "carla",
+    "dev",
+    "elena",
+    "farid",
+    "grace",
+    "hiro",
+    "ines",
+    "jonas",
+    "kemi",
+    "liam",
+    "maria",
+    "noah",
+    "olga",
+    "priya",
+    "quinn",
+    "rosa",
+    "sven",
+    "tariq",
+    "uma",
+    "victor",
+    "wei",
+    "yara",
+)
+_LAST = (
+    "smith",
+    "garcia",
+    "mueller",
+    "rossi",
+    "kim",
+    "tanaka",
+    "silva",
+    "nowak",
+    "dubois",
+    "okafor",
+    "singh",
+    "chen",
+    "larsen",
+    "haddad",
+    "brown",
+    "lopez",
+    "jansen",
+    "kowalski",
+    "novak",
+    "ali",
+)
 _ORDER_STATUSES = ("placed", "shipped", "delivered", "cancelled", "returned")
 _ORDER_STATUS_WEIGHTS = (15, 20, 50, 8, 7)
 _COUNTRY_WEIGHTS = {"USA": 8, "DEU": 4, "GBR": 4, "FRA": 3, "BRA": 3, "IND": 3, "JPN": 3, "CAN": 2, "MEX": 2}
@@ -208,15 +252,15 @@ def orders_day(seed: int, scale: float, day: str) -> tuple[dict[str, Any], ...]:
 
 # account -> (name, sign, entries per region per day as (low, high), typical amount)
 _ACCOUNTS = {
-    "4000": ("Revenue", 1, (6, 10), 4000.0),
-    "5000": ("COGS", -1, (3, 5), 2500.0),
-    "6100": ("Marketing", -1, (1, 3), 1500.0),
+    "4000": ("Revenue", 1, (10, 16), 3000.0),
+    "5000": ("COGS", -1, (5, 8), 2000.0),
+    "6100": ("Marketing", -1, (2, 4), 1200.0),
 }
 _SALARY_DEPARTMENTS = 20
 
 
 def ledger_rows(seed: int, scale: float, month: str) -> Iterator[list[str]]:
-    """General-ledger lines of one month in posting order: daily revenue/COGS/marketing, salaries on the 25th."""
+    """GL lines of one month in posting order: daily revenue/COGS/marketing, salaries on the 25th."""
     rng = _rng(seed, f"erp:ledger:{month}")
     year, mon = int(month[:4]), int(month[5:7])
     compact = f"{year:04d}{mon:02d}"
@@ -359,11 +403,12 @@ class _State:
         with self.lock:
             for fault in self.faults:
                 if fault.source in (source, "*") and fault.kind in kinds:
+                    taken = replace(fault)
                     if fault.count > 0:
                         fault.count -= 1
                         if fault.count == 0:
                             self.faults.remove(fault)
-                    return replace(fault)
+                    return taken
         return None
 
 
@@ -491,8 +536,8 @@ def _decode_cursor(raw: str, scope: str) -> int:
     try:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
         cursor_scope, offset = text.rsplit("|", 1)
-        if cursor_scope != scope or not offset.isdigit():
-            raise ValueError
+        if cursor_scope != scope or not offset.isdigit() or _encode_cursor(scope, int(offset)) != raw:
+            raise ValueError  # only the exact string this server issued is accepted
         return int(offset)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise _BadRequest("parameter 'cursor' is not a valid cursor for this query") from None
@@ -590,7 +635,8 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         if fault.kind == "rate_limit":
             retry_after = {"Retry-After": str(fault.retry_after)}
-            self._error(429, "rate limit exceeded, retry later", headers=retry_after)
+            body = {"error": "rate limit exceeded, retry later", "retry_after": fault.retry_after}
+            self._send_json(429, body, headers=retry_after)
             return False
         if fault.kind == "server_error":
             self._error(503, "service temporarily unavailable")

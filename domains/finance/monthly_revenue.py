@@ -31,17 +31,28 @@ def build(ctx: TransformContext) -> pd.DataFrame:
     ads = ctx.read_input("marketing.ads_performance", columns=["region", "cost"])
     spend = ads.groupby("region")["cost"].sum()
 
-    population = _population_by_region(ctx.source("population", fields=["countryiso3code", "date", "value"]), orders)
+    population = _population_by_region(
+        ctx.source("population", fields=["countryiso3code", "date", "value"]), orders
+    )
 
-    out = pd.DataFrame({"booked_revenue": booked, "order_revenue": sold["amount"].sum(),
-                        "orders": sold["order_id"].count(), "marketing_spend": spend, "population": population})
+    out = pd.DataFrame(
+        {
+            "booked_revenue": booked,
+            "order_revenue": sold["amount"].sum(),
+            "orders": sold["order_id"].count(),
+            "marketing_spend": spend,
+            "population": population,
+        }
+    )
     out = out.rename_axis("region").reset_index()
     out[["booked_revenue", "order_revenue", "marketing_spend"]] = (
         out[["booked_revenue", "order_revenue", "marketing_spend"]].fillna(0.0).round(2)
     )
     out["orders"] = out["orders"].fillna(0).astype("int64")
     out["roas"] = (out["order_revenue"] / out["marketing_spend"].where(out["marketing_spend"] > 0)).round(4)
-    out["revenue_per_capita"] = (out["order_revenue"] / out["population"].where(out["population"] > 0)).round(6)
+    out["revenue_per_capita"] = (out["order_revenue"] / out["population"].where(out["population"] > 0)).round(
+        6
+    )
     out.insert(0, "month", ctx.window.key)
     return out
 
@@ -50,7 +61,9 @@ def _population_by_region(indicator: pd.DataFrame, orders: pd.DataFrame) -> pd.S
     """Latest World Bank population per country, summed over the sales regions of those countries."""
     import pandas as pd
 
-    indicator = indicator.assign(value=pd.to_numeric(indicator["value"], errors="coerce")).dropna(subset=["value"])
+    indicator = indicator.assign(value=pd.to_numeric(indicator["value"], errors="coerce")).dropna(
+        subset=["value"]
+    )
     latest = indicator.sort_values("date").groupby("countryiso3code")["value"].last()
     regions = orders.drop_duplicates("customer_country").set_index("customer_country")["region"]
     return latest.groupby(regions.reindex(latest.index)).sum().round().astype("int64")

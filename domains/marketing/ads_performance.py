@@ -10,8 +10,14 @@ if TYPE_CHECKING:
     from data_mesh.pipeline import TransformContext
 
 FIELDS = [
-    "date", "campaign.id", "campaign.name", "channel", "region",
-    "metrics.impressions", "metrics.clicks", "metrics.cost_micros",
+    "date",
+    "campaign.id",
+    "campaign.name",
+    "channel",
+    "region",
+    "metrics.impressions",
+    "metrics.clicks",
+    "metrics.cost_micros",
 ]
 
 

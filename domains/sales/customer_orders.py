@@ -23,7 +23,9 @@ def build(ctx: TransformContext) -> pd.DataFrame:
         columns={"id": "customer_id", "email": "customer_email", "country_code": "customer_country"}
     )
     territories = pd.read_csv(TERRITORIES, dtype=str)
-    joined = orders.merge(customers[["customer_id", "customer_email", "customer_country"]], on="customer_id", how="left")
+    joined = orders.merge(
+        customers[["customer_id", "customer_email", "customer_country"]], on="customer_id", how="left"
+    )
     joined = joined.merge(territories, left_on="customer_country", right_on="country_code", how="left")
     placed_at = pd.to_datetime(joined["created_at"], utc=True, errors="coerce")
     return pd.DataFrame(

@@ -77,3 +77,12 @@ def openlineage_file() -> Path:
 
 def openlineage_namespace() -> str:
     return _env("DATA_MESH_OPENLINEAGE_NAMESPACE", "data-mesh")
+
+
+def task_retries() -> int:
+    """Airflow retries of a product's fetch and publish tasks (validation is never retried)."""
+    return int(_env("DATA_MESH_TASK_RETRIES", "2"))
+
+
+def task_retry_delay_seconds() -> int:
+    return int(_env("DATA_MESH_TASK_RETRY_DELAY_SECONDS", "120"))

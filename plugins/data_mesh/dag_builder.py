@@ -12,7 +12,7 @@ from typing import Any
 from airflow.sdk import DAG, Asset, Param, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from data_mesh import catalog
+from data_mesh import catalog, conf
 from data_mesh.spec import ProductSpec
 from data_mesh.storage import ProductStore
 
@@ -50,7 +50,11 @@ def build_product_dag(spec: ProductSpec) -> DAG:
         tags=[spec.domain, "data-product", *spec.tags],
         owner_links={spec.owner: spec.support[0][1]} if spec.support and spec.support[0][1] else None,
         doc_md=spec.doc_md,
-        default_args={"owner": spec.owner, "retries": 1, "retry_delay": timedelta(minutes=2)},
+        default_args={
+            "owner": spec.owner,
+            "retries": conf.task_retries(),
+            "retry_delay": timedelta(seconds=conf.task_retry_delay_seconds()),
+        },
         params={
             "partition": Param(
                 None,
@@ -76,7 +80,7 @@ def _run(context: dict[str, Any]) -> Any:
 
 
 def _fetch_task(spec: ProductSpec):
-    @task(task_id="fetch", retries=2)
+    @task(task_id="fetch")
     def fetch(**context: Any) -> dict:
         """Pull every source of the product over HTTP into the run's staging folder."""
         from airflow.sdk import BaseHook

@@ -44,7 +44,8 @@ class ContractViolation(DataMeshError):
     def __init__(self, product_id: str, problems: list[str]) -> None:
         self.product_id, self.problems = product_id, list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{product_id}: data violates its contract ({len(self.problems)} problems):\n{lines}")
+        count = len(self.problems)
+        super().__init__(f"{product_id}: data violates its contract ({count} problems):\n{lines}")
 
 
 class SuiteError(DataMeshError):

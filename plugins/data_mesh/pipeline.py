@@ -57,8 +57,13 @@ class TransformContext:
     fetched: dict[str, FetchResult]
     inputs_read: dict[str, int] = field(default_factory=dict)
 
-    def source(self, name: str) -> pd.DataFrame:
-        """All batches of a fetched source as one DataFrame (flattened JSON or CSV as strings)."""
+    def source(self, name: str, fields: list[str] | None = None) -> pd.DataFrame:
+        """All batches of a fetched source as one DataFrame (flattened JSON, or CSV as strings).
+
+        `fields` the transform relies on are always present: a field the source stopped sending
+        (schema drift) becomes an empty column and is logged, so validation rejects the batch with a
+        report instead of the transform crashing on a KeyError.
+        """
         import pandas as pd
 
         from data_mesh.fetch import load_records
@@ -66,7 +71,12 @@ class TransformContext:
         if name not in self.fetched:
             raise KeyError(f"{self.spec.id} declares no source {name!r}; it has {sorted(self.fetched)}")
         frames = list(load_records(self.fetched[name]))
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        missing = [f for f in fields or [] if f not in frame.columns]
+        if missing:
+            log.warning("%s: schema drift: source %s no longer sends %s", self.spec.id, name, missing)
+            frame = frame.assign(**{f: pd.Series(pd.NA, index=frame.index, dtype="object") for f in missing})
+        return frame
 
     def read_input(self, product_id: str, columns: list[str] | None = None) -> pd.DataFrame:
         """An upstream product's partitions inside this run's window, read through the governed reader."""
@@ -96,7 +106,9 @@ def fetch(spec: ProductSpec, window: PartitionWindow, run: RunInfo, connections:
         result = fetch_source(
             source, connections[source.conn_id], folder / "sources" / source.name, window.template_values()
         )
-        log.info("%s: fetched %d records in %d pages from %s", spec.id, result.records, result.pages, source.name)
+        log.info(
+            "%s: fetched %d records in %d pages from %s", spec.id, result.records, result.pages, source.name
+        )
         results[source.name] = asdict(result)
     return {"partition": window.key, "sources": results}
 
@@ -141,7 +153,7 @@ def validate(spec: ProductSpec, run: RunInfo, transformed: dict) -> dict:
     pq.write_table(table, path)
     recorder.validation(spec, run, transformed["partition"], report, quarantine_path=None)
     log.info("%s: %d rows passed %d checks", spec.id, table.num_rows, report.evaluated)
-    return {**transformed, "validated": str(path), "validation": _summary(report)}
+    return {**transformed, "validated": str(path), "validation": _summary(report), "report": report.to_dict()}
 
 
 def publish(spec: ProductSpec, run: RunInfo, validated: dict) -> dict:
@@ -166,9 +178,7 @@ def publish(spec: ProductSpec, run: RunInfo, validated: dict) -> dict:
         "schema_hash": digest,
         "validation": validated["validation"],
     }
-    recorder.publication(
-        spec, run, manifest, table.schema, validated, duration_s=time.monotonic() - started
-    )
+    recorder.publication(spec, run, manifest, table.schema, validated, duration_s=time.monotonic() - started)
     shutil.rmtree(staging_dir(spec, run), ignore_errors=True)
     log.info("%s: published version %d (%s, %d rows)", spec.id, manifest.version, entry.files[0], entry.rows)
     return extra

@@ -75,7 +75,9 @@ def check_product(spec: ProductSpec, expectations_folder: Path) -> list[Violatio
     """Every violation of every global policy (empty when the product complies)."""
     violations = [v for policy in POLICIES for v in policy(spec)]
     if not (expectations_folder / spec.expectation_suite).is_file():
-        violations.append(("schema[0].quality", f"suite {spec.expectation_suite} not in {expectations_folder}"))
+        violations.append(
+            ("schema[0].quality", f"suite {spec.expectation_suite} not in {expectations_folder}")
+        )
     return violations
 
 
@@ -87,7 +89,9 @@ def check_mesh(specs: dict[str, ProductSpec]) -> list[tuple[str, str, str]]:
             if upstream not in specs:
                 problems.append((spec.id, "customProperties.inputs", f"unknown input product {upstream!r}"))
             elif not may_read(specs[upstream], spec.domain):
-                problems.append((spec.id, "customProperties.inputs", f"{upstream} does not grant read access"))
+                problems.append(
+                    (spec.id, "customProperties.inputs", f"{upstream} does not grant read access")
+                )
     return problems
 
 

@@ -55,7 +55,9 @@ def register_products(specs: list[ProductSpec]) -> None:
 
 
 @_guarded("a validation")
-def validation(spec: ProductSpec, run: RunInfo, partition: str, report: Any, quarantine_path: str | None) -> None:
+def validation(
+    spec: ProductSpec, run: RunInfo, partition: str, report: Any, quarantine_path: str | None
+) -> None:
     from data_mesh.store import ValidationRecord
 
     _store().record_validation(
@@ -96,7 +98,7 @@ def publication(
             run_id=run.run_id,
             task_id=run.task_id,
             validation_success=validated["validation"]["success"],
-            validation_summary=validated["validation"],
+            validation_summary=validated["report"],
             inputs=tuple((p, v) for p, v in (validated.get("inputs") or {}).items()),
         )
     )

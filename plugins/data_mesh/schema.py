@@ -19,6 +19,7 @@ from data_mesh.exceptions import ContractViolation
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+
     from data_mesh.spec import Column, ProductSpec
 
 MAX_SAMPLES = 5
@@ -266,6 +267,11 @@ def _duplicates(
 ) -> SchemaViolation | None:
     import pyarrow.compute as pc
 
+    if len(columns) == 1:  # cheap exit for the common case: no duplicates
+        column = table[columns[0]]
+        distinct = pc.count_distinct(column, mode="only_valid" if skip_nulls else "all").as_py()
+        if distinct == len(column) - (column.null_count if skip_nulls else 0):
+            return None
     keys = table.select(list(columns))
     if skip_nulls:
         keys = keys.filter(pc.is_valid(keys[columns[0]]))

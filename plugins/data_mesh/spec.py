@@ -6,7 +6,7 @@ Everything here is cheap to import (no pandas, pyarrow or GX): DAG files build f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 LogicalType = Literal["string", "date", "timestamp", "number", "integer", "boolean"]
@@ -14,7 +14,7 @@ Classification = Literal["public", "internal", "confidential", "restricted"]
 Granularity = Literal["day", "month"]
 
 
-class Pagination(str, Enum):
+class Pagination(StrEnum):
     """How a source API splits its answer into pages."""
 
     NONE = "none"  # one body (a CSV export, a single JSON document)
@@ -23,7 +23,7 @@ class Pagination(str, Enum):
     WORLD_BANK = "world_bank"  # World Bank v2: body is [meta, rows], ?page=N until meta.pages
 
 
-class Auth(str, Enum):
+class Auth(StrEnum):
     """Where the Connection's secret goes in each request."""
 
     NONE = "none"

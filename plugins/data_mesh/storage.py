@@ -118,7 +118,9 @@ class ProductStore:
             raise VersionNotFound(self.spec.id, "nothing has been published yet")
         if version is not None:
             if version not in versions:
-                raise VersionNotFound(self.spec.id, f"no version {version} (kept: {versions[0]}..{versions[-1]})")
+                raise VersionNotFound(
+                    self.spec.id, f"no version {version} (kept: {versions[0]}..{versions[-1]})"
+                )
             return self._read_manifest(version)
         if as_of is None:
             return self._read_manifest(versions[-1])
@@ -139,9 +141,11 @@ class ProductStore:
 
         from data_mesh.schema import arrow_schema
 
-        wanted = manifest.partitions if partitions is None else {
-            k: v for k, v in manifest.partitions.items() if k in set(partitions)
-        }
+        wanted = (
+            manifest.partitions
+            if partitions is None
+            else {k: v for k, v in manifest.partitions.items() if k in set(partitions)}
+        )
         paths = [f"{self.base}/{f}" for entry in wanted.values() for f in entry.files]
         schema = arrow_schema(self.spec)
         if columns:

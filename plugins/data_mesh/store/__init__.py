@@ -9,8 +9,8 @@ Importing this package is cheap: SQLAlchemy only (Alembic is imported when a mig
 
 from __future__ import annotations
 
-from data_mesh.store.engine import dispose_engines, get_engine, migrate
-from data_mesh.store.records import (
+from .engine import dispose_engines, get_engine, migrate
+from .records import (
     AccessEvent,
     ConsumerUsage,
     LineageEdge,
@@ -24,7 +24,7 @@ from data_mesh.store.records import (
     TaskRunRecord,
     ValidationRecord,
 )
-from data_mesh.store.repository import MetadataStore
+from .repository import MetadataStore
 
 __all__ = [
     "AccessEvent",

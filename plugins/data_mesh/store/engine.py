@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from data_mesh.store.models import ALEMBIC_VERSION_TABLE
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.url import URL
+
+from .models import ALEMBIC_VERSION_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,11 @@ def _json_serializer(value: Any) -> str:
 def _sqlite_path(url: URL) -> Path | None:
     """The database file of a SQLite URL, None for an in-memory database."""
     database = url.database or ""
-    if database in ("", ":memory:") or database.startswith("file::memory:") or url.query.get("mode") == "memory":
+    if (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or url.query.get("mode") == "memory"
+    ):
         return None
     if database.startswith("file:"):
         database = database[len("file:") :].split("?", 1)[0]

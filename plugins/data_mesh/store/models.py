@@ -128,9 +128,7 @@ task_runs = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("hostname", sa.String(255), nullable=True),
     sa.Column("recorded_at", UtcDateTime, nullable=False, default=utcnow),
-    sa.UniqueConstraint(
-        "dag_id", "task_id", "run_id", "map_index", "try_number", name="uq_task_runs_try"
-    ),
+    sa.UniqueConstraint("dag_id", "task_id", "run_id", "map_index", "try_number", name="uq_task_runs_try"),
     sa.Index("ix_task_runs_dag_id_start_date", "dag_id", "start_date"),
 )
 

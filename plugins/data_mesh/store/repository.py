@@ -7,9 +7,11 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from data_mesh.store import models as m
-from data_mesh.store.engine import ensure_migrated, get_engine, write_connection
-from data_mesh.store.records import (
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+from . import models as m
+from .engine import ensure_migrated, get_engine, write_connection
+from .records import (
     AccessEvent,
     ConsumerUsage,
     LineageEdge,
@@ -25,7 +27,6 @@ from data_mesh.store.records import (
     as_utc,
     utcnow,
 )
-from sqlalchemy.engine import Connection, Engine, RowMapping
 
 if TYPE_CHECKING:
     from data_mesh.spec import ProductSpec
@@ -221,8 +222,17 @@ class MetadataStore:
         lp, lv = pub.alias("lp"), val.alias("lv")
         query = (
             sa.select(
-                p.c.id, p.c.domain, p.c.name, p.c.owner, p.c.status, p.c.version, p.c.description,
-                p.c.tags, p.c.sla, p.c["columns"], p.c.updated_at,
+                p.c.id,
+                p.c.domain,
+                p.c.name,
+                p.c.owner,
+                p.c.status,
+                p.c.version,
+                p.c.description,
+                p.c.tags,
+                p.c.sla,
+                p.c["columns"],
+                p.c.updated_at,
                 lp.c.version.label("latest_version"),
                 lp.c.published_at.label("latest_published_at"),
                 lp.c.rows.label("latest_rows"),
@@ -411,7 +421,9 @@ class MetadataStore:
                     break
                 conditions = []
                 if up_frontier:
-                    conditions.append(self._node_filter(le.c.downstream_kind, le.c.downstream_id, up_frontier))
+                    conditions.append(
+                        self._node_filter(le.c.downstream_kind, le.c.downstream_id, up_frontier)
+                    )
                 if down_frontier:
                     conditions.append(self._node_filter(le.c.upstream_kind, le.c.upstream_id, down_frontier))
                 query = sa.select(
@@ -459,7 +471,11 @@ class MetadataStore:
             conditions.append(ae.c.allowed.is_(sa.true()) if allowed else ae.c.allowed.is_(sa.false()))
         count_query = sa.select(sa.func.count()).select_from(ae).where(*conditions)
         page_query = (
-            sa.select(ae).where(*conditions).order_by(ae.c.at.desc(), ae.c.id.desc()).limit(limit).offset(offset)
+            sa.select(ae)
+            .where(*conditions)
+            .order_by(ae.c.at.desc(), ae.c.id.desc())
+            .limit(limit)
+            .offset(offset)
         )
         with self._read() as conn:
             total = int(conn.execute(count_query).scalar_one())

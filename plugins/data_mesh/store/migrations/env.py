@@ -8,8 +8,9 @@ developer running alembic by hand) it connects to `sqlalchemy.url` or `data_mesh
 from __future__ import annotations
 
 from alembic import context
-from data_mesh.store.models import ALEMBIC_VERSION_TABLE, metadata
 from sqlalchemy import create_engine
+
+from data_mesh.store.models import ALEMBIC_VERSION_TABLE, metadata
 
 config = context.config
 

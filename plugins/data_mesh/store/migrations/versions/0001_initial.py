@@ -60,9 +60,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_publications"),
         sa.UniqueConstraint("product_id", "version", name="uq_publications_product_id_version"),
     )
-    op.create_index(
-        "ix_publications_product_id_published_at", "publications", ["product_id", "published_at"]
-    )
+    op.create_index("ix_publications_product_id_published_at", "publications", ["product_id", "published_at"])
 
     op.create_table(
         "validation_runs",
@@ -155,9 +153,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_access_events"),
     )
-    op.create_index(
-        "ix_access_events_product_id_at", "access_events", ["product_id", sa.text("at DESC")]
-    )
+    op.create_index("ix_access_events_product_id_at", "access_events", ["product_id", sa.text("at DESC")])
     op.create_index("ix_access_events_principal", "access_events", ["principal"])
 
 

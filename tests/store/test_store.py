@@ -1,0 +1,674 @@
+"""Tests of `data_mesh.store`: round trips, search, lineage, paging, migrations, concurrency."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from _store_testing import PG_ENV, postgres_error
+from sqlalchemy.exc import IntegrityError
+
+from data_mesh.spec import Access, Column, Partitioning, ProductSpec, Sla
+from data_mesh.store import (
+    AccessEvent,
+    LineageEdge,
+    LineageNode,
+    MetadataStore,
+    Page,
+    PublicationRecord,
+    TaskRunRecord,
+    ValidationRecord,
+    get_engine,
+    migrate,
+)
+from data_mesh.store import engine as engine_module
+from data_mesh.store.engine import create_store_engine, current_revision
+from data_mesh.store.models import ALEMBIC_VERSION_TABLE
+
+T0 = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
+WORKERS = 8
+EVENTS_PER_WORKER = 500
+
+
+def make_spec(
+    domain: str = "sales",
+    name: str = "customer_orders",
+    owner: str = "alice@example.com",
+    tags: tuple[str, ...] = ("orders", "Revenue"),
+    columns: tuple[Column, ...] | None = None,
+) -> ProductSpec:
+    if columns is None:
+        columns = (
+            Column("order_id", "string", required=True, unique=True, primary_key=True),
+            Column("order_date", "date", required=True, partitioned=True),
+            Column("customer_email", "string", classification="restricted", description="Buyer e-mail"),
+            Column("amount", "number", description="Total in EUR, mentions zebra"),
+        )
+    return ProductSpec(
+        domain=domain,
+        name=name,
+        version="1.2.0",
+        status="active",
+        description=f"{name} of {domain}",
+        owner=owner,
+        columns=columns,
+        partitioning=Partitioning("order_date", "day"),
+        sla=Sla(frequency="@daily", latency_hours=26.0, retention_versions=10),
+        access=Access(readers=("finance", "marketing"), restricted_readers=("finance",)),
+        expectation_suite=f"{domain}/{name}.json",
+        contract_path=f"domains/{domain}/contracts/{name}.odcs.yaml",
+        contract_id=f"urn:{domain}:{name}",
+        tags=tags,
+    )
+
+
+def event(principal: str = "bob", **overrides) -> AccessEvent:
+    values = {
+        "principal": principal,
+        "principal_kind": "user",
+        "product_id": "sales.customer_orders",
+        "path": "api",
+        "allowed": True,
+        "version": 1,
+        "columns": ("order_id", "amount"),
+        "rows": 10,
+        "purpose": "reporting",
+        "at": T0,
+    }
+    values.update(overrides)
+    return AccessEvent(**values)
+
+
+def assert_json(record) -> dict:
+    data = record.to_dict()
+    assert json.loads(json.dumps(data)) == data
+    return data
+
+
+# ---------------------------------------------------------------------------- round trips
+
+
+def test_product_round_trip_and_upsert(store: MetadataStore):
+    spec = make_spec()
+    store.upsert_product(spec, "apiVersion: v3.0.2\nkind: DataContract\n")
+    product = store.get_product("sales.customer_orders")
+    assert product is not None
+    assert (product.domain, product.name, product.owner, product.status) == (
+        "sales",
+        "customer_orders",
+        "alice@example.com",
+        "active",
+    )
+    assert product.version == "1.2.0"
+    assert product.tags == ("orders", "Revenue")
+    assert product.sla == {"frequency": "@daily", "latency_hours": 26.0, "retention_versions": 10}
+    assert product.access == {"readers": ["finance", "marketing"], "restricted_readers": ["finance"]}
+    assert [c["name"] for c in product.columns] == ["order_id", "order_date", "customer_email", "amount"]
+    email = product.columns[2]
+    assert email["classification"] == "restricted"
+    assert email["logical_type"] == "string"
+    assert email["description"] == "Buyer e-mail"
+    assert product.columns[0]["required"] and product.columns[0]["unique"]
+    assert product.contract.startswith("apiVersion: v3.0.2")
+    assert product.contract_path.endswith("customer_orders.odcs.yaml")
+    assert product.updated_at.tzinfo is not None
+    data = assert_json(product)
+    assert data["updated_at"].endswith("+00:00")
+
+    store.upsert_product(make_spec(owner="carol@example.com"), "v2")
+    again = store.get_product("sales.customer_orders")
+    assert again.owner == "carol@example.com"
+    assert again.contract == "v2"
+    assert len(store.list_products()) == 1
+    assert store.get_product("sales.nope") is None
+
+
+def test_publication_round_trip(store: MetadataStore):
+    summary = {
+        "statistics": {"evaluated_expectations": 2, "successful_expectations": 2},
+        "results": [
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "column": "order_id",
+                "success": True,
+                "unexpected_count": 0,
+                "unexpected_percent": 0.0,
+                "sample": [],
+            }
+        ],
+    }
+    record = PublicationRecord(
+        product_id="sales.customer_orders",
+        version=1,
+        partition="2026-03-01",
+        rows=1200,
+        bytes=48_000,
+        files=2,
+        schema=[{"name": "order_id", "type": "string"}],
+        schema_hash="ab" * 32,
+        duration_s=3.5,
+        dag_id="sales__customer_orders",
+        run_id="scheduled__2026-03-01",
+        task_id="publish",
+        published_at=T0,
+        validation_success=True,
+        validation_summary=summary,
+        inputs=(("crm.customers", 4), ("crm.accounts", None)),
+    )
+    pub_id = store.record_publication(record)
+    assert isinstance(pub_id, int)
+    got = store.get_publication("sales.customer_orders", 1)
+    assert got == PublicationRecord(**{**record.__dict__, "id": pub_id})
+    assert got.published_at == T0
+    assert store.publication_inputs(pub_id) == [("crm.customers", 4), ("crm.accounts", None)]
+    assert store.publication_inputs(pub_id)[0].to_dict() == {
+        "input_product_id": "crm.customers",
+        "input_version": 4,
+    }
+    data = assert_json(got)
+    assert data["published_at"] == "2026-03-01T08:30:15.123456+00:00"
+    assert data["inputs"] == [["crm.customers", 4], ["crm.accounts", None]]
+
+    with pytest.raises(IntegrityError):
+        store.record_publication(PublicationRecord(product_id="sales.customer_orders", version=1))
+
+    for version in range(2, 6):
+        store.record_publication(
+            PublicationRecord(
+                product_id="sales.customer_orders",
+                version=version,
+                rows=version * 100,
+                published_at=T0 + timedelta(days=version),
+            )
+        )
+    listed = store.list_publications("sales.customer_orders")
+    assert [p.version for p in listed] == [5, 4, 3, 2, 1]
+    assert listed[-1].inputs == (("crm.customers", 4), ("crm.accounts", None))
+    assert [p.version for p in store.list_publications("sales.customer_orders", limit=2, offset=1)] == [4, 3]
+    assert store.get_publication("sales.customer_orders").version == 5  # latest
+    assert store.get_publication("sales.customer_orders", 99) is None
+    assert store.list_publications("other.product") == []
+
+
+def test_naive_datetimes_are_utc(store: MetadataStore):
+    naive = datetime(2026, 1, 2, 3, 4, 5)
+    store.record_publication(PublicationRecord(product_id="a.b", version=1, published_at=naive))
+    assert store.get_publication("a.b", 1).published_at == naive.replace(tzinfo=UTC)
+    other_tz = datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    store.record_publication(PublicationRecord(product_id="a.b", version=2, published_at=other_tz))
+    assert store.get_publication("a.b", 2).published_at == naive.replace(tzinfo=UTC)
+
+
+def test_validation_history(store: MetadataStore):
+    for i in range(5):
+        store.record_validation(
+            ValidationRecord(
+                product_id="sales.customer_orders",
+                partition=f"2026-03-0{i + 1}",
+                run_id=f"run-{i}",
+                success=i != 3,
+                evaluated=4,
+                successful=4 if i != 3 else 2,
+                failed=0 if i != 3 else 2,
+                report={"results": [{"type": "expect_x", "success": i != 3}]},
+                quarantine_path="/q/sales/2026-03-04" if i == 3 else None,
+                created_at=T0 + timedelta(hours=i),
+            )
+        )
+    store.record_validation(ValidationRecord(product_id="other.product", success=True, created_at=T0))
+    history = store.quality_history("sales.customer_orders")
+    assert [v.run_id for v in history] == [f"run-{i}" for i in range(5)]  # oldest -> newest
+    failing = history[3]
+    assert failing.success is False and failing.failed == 2
+    assert failing.quarantine_path == "/q/sales/2026-03-04"
+    assert failing.report == {"results": [{"type": "expect_x", "success": False}]}
+    assert [v.run_id for v in store.quality_history("sales.customer_orders", limit=2)] == ["run-3", "run-4"]
+    assert_json(failing)
+
+
+def test_task_runs_upsert_per_try(store: MetadataStore):
+    base = {"dag_id": "sales__customer_orders", "task_id": "build", "run_id": "r1", "hostname": "w1"}
+    store.record_task_run(TaskRunRecord(**base, state="running", start_date=T0))
+    store.record_task_run(
+        TaskRunRecord(
+            **base,
+            state="failed",
+            start_date=T0,
+            end_date=T0 + timedelta(seconds=4),
+            duration_s=4.0,
+            error="Traceback...\nValueError: boom",
+        )
+    )
+    store.record_task_run(
+        TaskRunRecord(**base, try_number=2, state="success", start_date=T0 + timedelta(minutes=5))
+    )
+    store.record_task_run(TaskRunRecord(**{**base, "map_index": 3}, state="success", start_date=T0))
+    store.record_task_run(
+        TaskRunRecord(dag_id="other", task_id="t", run_id="r", state="success", start_date=T0)
+    )
+
+    runs = store.list_task_runs("sales__customer_orders")
+    assert len(runs) == 3
+    assert runs[0].try_number == 2 and runs[0].state == "success"  # newest first
+    first_try = next(r for r in runs if r.try_number == 1 and r.map_index == -1)
+    assert first_try.state == "failed"
+    assert first_try.error.endswith("ValueError: boom")
+    assert first_try.end_date == T0 + timedelta(seconds=4)
+    assert first_try.duration_s == 4.0
+    assert len(store.list_task_runs()) == 4
+    assert len(store.list_task_runs(limit=2)) == 2
+    assert_json(first_try)
+
+
+def test_access_events_round_trip_paging_and_filters(store: MetadataStore):
+    first_id = store.record_access(event())
+    assert isinstance(first_id, int)
+    events = [
+        event(
+            "domain:finance/dag:finance__monthly_revenue/task:build",
+            principal_kind="task",
+            path="task",
+            rows=100,
+            at=T0 + timedelta(minutes=i),
+        )
+        for i in range(1, 8)
+    ]
+    events.append(
+        event("eve", allowed=False, reason="restricted column customer_email", rows=None, path="ui")
+    )
+    events.append(event("bob", product_id="crm.customers", path="cli", at=T0 + timedelta(hours=1)))
+    assert store.record_access_many(events) == 9
+    assert store.record_access_many([]) == 0
+
+    page = store.list_access_events(product_id="sales.customer_orders", limit=3)
+    assert isinstance(page, Page)
+    assert page.total == 9 and len(page.items) == 3 and (page.limit, page.offset) == (3, 0)
+    assert [e.at for e in page.items] == [T0 + timedelta(minutes=i) for i in (7, 6, 5)]  # newest first
+    second = store.list_access_events(product_id="sales.customer_orders", limit=3, offset=3)
+    assert [e.at for e in second.items] == [T0 + timedelta(minutes=i) for i in (4, 3, 2)]
+    last = store.list_access_events(product_id="sales.customer_orders", limit=3, offset=6)
+    assert len(last.items) == 3 and last.total == 9
+
+    tasks = store.list_access_events(path="task")
+    assert tasks.total == 7
+    assert all(e.principal_kind == "task" for e in tasks.items)
+    denied = store.list_access_events(allowed=False)
+    assert denied.total == 1
+    assert denied.items[0].principal == "eve" and denied.items[0].reason.startswith("restricted")
+    assert store.list_access_events(allowed=True).total == 9
+    bob = store.list_access_events(principal="bob")
+    assert bob.total == 2
+    assert store.list_access_events(principal="bob", product_id="crm.customers").total == 1
+    assert store.list_access_events(principal="nobody").items == ()
+
+    stored = store.list_access_events(principal="bob", product_id="sales.customer_orders").items[0]
+    assert stored == event(id=first_id)
+    assert stored.columns == ("order_id", "amount")
+    data = assert_json(page)
+    assert data["total"] == 9 and data["items"][0]["at"] == (T0 + timedelta(minutes=7)).isoformat()
+
+    usage = store.usage_by_consumer("sales.customer_orders")
+    principal, reads, rows, last_at = usage[0]
+    assert principal == "domain:finance/dag:finance__monthly_revenue/task:build"
+    assert (reads, rows, last_at) == (7, 700, T0 + timedelta(minutes=7))
+    assert usage[1] == ("bob", 1, 10, T0)
+    assert [u.principal for u in usage] == [principal, "bob"]  # eve was refused: no read
+    assert_json(usage[0])
+
+
+def test_records_validate_their_kinds(store: MetadataStore):
+    with pytest.raises(ValueError, match="path"):
+        event(path="sql")
+    with pytest.raises(ValueError, match="principal_kind"):
+        event(principal_kind="robot")
+    with pytest.raises(ValueError, match="upstream_kind"):
+        store.add_lineage_edge("dag", "x", "product", "y")
+    with pytest.raises(ValueError, match="downstream_kind"):
+        store.add_lineage_edge("product", "x", "source", "y")
+
+
+# ---------------------------------------------------------------------------- catalog search
+
+
+@pytest.fixture
+def catalog(store: MetadataStore) -> MetadataStore:
+    store.upsert_product(make_spec(), "c1")
+    store.upsert_product(
+        make_spec(
+            domain="finance",
+            name="monthly_revenue",
+            owner="Frank@Example.com",
+            tags=("kpi",),
+            columns=(Column("month", "date"), Column("revenue_eur", "number", description="orders total")),
+        ),
+        "c2",
+    )
+    store.upsert_product(
+        make_spec(
+            domain="crm", name="customers", owner="dora@example.com", tags=("master-data", "100%_clean")
+        ),
+        "c3",
+    )
+    return store
+
+
+def _ids(summaries) -> list[str]:
+    return [s.id for s in summaries]
+
+
+def test_search_by_name_tag_owner_and_column(catalog: MetadataStore):
+    assert _ids(catalog.list_products()) == [
+        "crm.customers",
+        "finance.monthly_revenue",
+        "sales.customer_orders",
+    ]
+    assert _ids(catalog.list_products(search="MONTHLY")) == ["finance.monthly_revenue"]  # name
+    assert _ids(catalog.list_products(search="kpi")) == ["finance.monthly_revenue"]  # tag
+    assert _ids(catalog.list_products(search="revenue")) == [
+        "finance.monthly_revenue",
+        "sales.customer_orders",
+    ]
+    assert _ids(catalog.list_products(search="frank@")) == ["finance.monthly_revenue"]  # owner, case
+    assert _ids(catalog.list_products(search="Customer_Email")) == ["crm.customers", "sales.customer_orders"]
+    assert _ids(catalog.list_products(search="revenue_eur")) == ["finance.monthly_revenue"]  # column
+    # a word only found in a column description, or in a classification, does not match
+    assert catalog.list_products(search="zebra") == []
+    assert catalog.list_products(search="restricted") == []
+    assert _ids(catalog.list_products(search="100%")) == ["crm.customers"]  # LIKE wildcards escaped
+    assert catalog.list_products(search="0%_c_") == []
+    assert _ids(catalog.list_products(domain="sales")) == ["sales.customer_orders"]
+    assert catalog.list_products(search="kpi", domain="sales") == []
+    assert len(catalog.list_products(search="   ")) == 3
+
+
+def test_summary_has_latest_publication_and_validation(catalog: MetadataStore):
+    for version in (1, 2, 3):
+        catalog.record_publication(
+            PublicationRecord(
+                product_id="sales.customer_orders",
+                version=version,
+                rows=version * 10,
+                published_at=T0 + timedelta(days=version),
+            )
+        )
+    catalog.record_validation(
+        ValidationRecord(product_id="sales.customer_orders", success=True, created_at=T0)
+    )
+    catalog.record_validation(
+        ValidationRecord(product_id="sales.customer_orders", success=False, created_at=T0 + timedelta(days=4))
+    )
+    by_id = {s.id: s for s in catalog.list_products()}
+    sales = by_id["sales.customer_orders"]
+    assert (sales.latest_version, sales.latest_rows) == (3, 30)
+    assert sales.latest_published_at == T0 + timedelta(days=3)
+    assert sales.latest_validation_success is False
+    assert sales.latest_validated_at == T0 + timedelta(days=4)
+    assert sales.owner == "alice@example.com" and sales.sla["latency_hours"] == 26.0
+    crm = by_id["crm.customers"]
+    assert (crm.latest_version, crm.latest_published_at, crm.latest_validation_success) == (None, None, None)
+    data = assert_json(sales)
+    assert data["latest_published_at"] == (T0 + timedelta(days=3)).isoformat()
+
+
+# ---------------------------------------------------------------------------- lineage
+
+
+@pytest.fixture
+def chain(store: MetadataStore) -> MetadataStore:
+    """source:erp -> product:a -> product:b -> product:c -> product:d -> dag:d_consumer; source:fx -> b."""
+    edges = [
+        ("source", "erp_api", "product", "x.a"),
+        ("product", "x.a", "product", "x.b"),
+        ("source", "fx_rates", "product", "x.b"),
+        ("product", "x.b", "product", "x.c"),
+        ("product", "x.c", "product", "x.d"),
+        ("product", "x.d", "dag", "x__d_consumer"),
+        ("product", "x.c", "dag", "y__report"),
+        ("product", "z.unrelated", "product", "z.other"),
+    ]
+    for edge in edges:
+        assert store.add_lineage_edge(*edge) is True
+    assert store.add_lineage_edge(*edges[0]) is False  # idempotent
+    return store
+
+
+def _edge_set(graph) -> set[tuple[str, str]]:
+    return {(e.upstream.key, e.downstream.key) for e in graph.edges}
+
+
+def test_lineage_depth_1(chain: MetadataStore):
+    graph = chain.lineage("x.b", depth=1)
+    assert {n.key for n in graph.nodes} == {"product:x.a", "source:fx_rates", "product:x.b", "product:x.c"}
+    assert _edge_set(graph) == {
+        ("product:x.a", "product:x.b"),
+        ("source:fx_rates", "product:x.b"),
+        ("product:x.b", "product:x.c"),
+    }
+    assert all(isinstance(n, LineageNode) for n in graph.nodes)
+    assert all(isinstance(e, LineageEdge) for e in graph.edges)
+    data = assert_json(graph)
+    assert {"kind": "product", "id": "x.b"} in data["nodes"]
+
+
+def test_lineage_depth_3_one_query_per_level(chain: MetadataStore):
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if "lineage_edges" in statement:
+            statements.append(statement)
+
+    sa.event.listen(chain.engine, "before_cursor_execute", count)
+    try:
+        graph = chain.lineage("x.b", depth=3)
+    finally:
+        sa.event.remove(chain.engine, "before_cursor_execute", count)
+    assert len(statements) <= 3
+    assert {n.key for n in graph.nodes} == {
+        "source:erp_api",
+        "product:x.a",
+        "source:fx_rates",
+        "product:x.b",
+        "product:x.c",
+        "product:x.d",
+        "dag:x__d_consumer",
+        "dag:y__report",
+    }
+    assert ("product:x.d", "dag:x__d_consumer") in _edge_set(graph)
+    assert len(graph.edges) == 7  # everything but the unrelated edge
+    # depth 2 stops before the consumer dag of x.d
+    assert "dag:x__d_consumer" not in {n.key for n in chain.lineage("x.b", depth=2).nodes}
+    # an unknown product is a graph of one node
+    lonely = chain.lineage("nobody.here", depth=3)
+    assert [n.key for n in lonely.nodes] == ["product:nobody.here"] and lonely.edges == ()
+
+
+# ---------------------------------------------------------------------------- migrations
+
+
+def _version_rows(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text(f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}")).scalars())
+
+
+def test_migrations_applied_once_and_idempotent(db_url: str, monkeypatch):
+    fresh = create_store_engine(db_url)
+    try:
+        assert current_revision(fresh) is None
+        assert migrate(fresh) is True
+        assert current_revision(fresh) == "0001"
+        assert migrate(fresh) is False  # second run: nothing to do
+        assert _version_rows(fresh) == ["0001"]
+        tables = set(sa.inspect(fresh).get_table_names())
+        assert {
+            "products",
+            "publications",
+            "validation_runs",
+            "task_runs",
+            "lineage_edges",
+            "publication_inputs",
+            "access_events",
+            ALEMBIC_VERSION_TABLE,
+        } <= tables
+        assert "alembic_version" not in tables
+    finally:
+        fresh.dispose()
+
+    first = MetadataStore(db_url)
+
+    def forbidden(engine):  # pragma: no cover - must not be called
+        raise AssertionError("migrate() ran again")
+
+    monkeypatch.setattr(engine_module, "migrate", forbidden)
+    second = MetadataStore(db_url)
+    assert second.engine is first.engine is get_engine(db_url)
+    assert _version_rows(second.engine) == ["0001"]
+
+
+def test_models_match_migrations(store: MetadataStore):
+    """The hand-written migration creates exactly what models.py declares."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from data_mesh.store.models import metadata
+
+    with store.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"version_table": ALEMBIC_VERSION_TABLE})
+        diff = compare_metadata(ctx, metadata)
+    assert diff == []
+
+
+def test_sqlite_pragmas(sqlite_url: str):
+    engine = MetadataStore(sqlite_url).engine
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert Path(sqlite_url.removeprefix("sqlite:///")).parent.is_dir()  # created for us
+
+
+def test_default_url_from_conf(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'conf' / 'm.db'}"
+    monkeypatch.setenv("DATA_MESH_METADATA_URL", url)
+    try:
+        store = MetadataStore()
+        assert store.engine.url.database == str(tmp_path / "conf" / "m.db")
+        assert (tmp_path / "conf" / "m.db").exists()
+    finally:
+        engine_module.dispose_engines()
+
+
+def test_engine_cache_is_per_process(sqlite_url: str):
+    engine = get_engine(sqlite_url)
+    assert get_engine(sqlite_url) is engine
+    pid_keys = [key for key in engine_module._engines if key[1] == sqlite_url]
+    assert pid_keys == [(os.getpid(), sqlite_url)]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: a new engine, never the parent's pooled connections
+        try:
+            child = get_engine(sqlite_url)
+            ok = child is not engine and MetadataStore(sqlite_url).record_access(event()) > 0
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
+    assert MetadataStore(sqlite_url).list_access_events().total == 1
+
+
+def test_import_is_cheap():
+    code = (
+        "import sys, data_mesh.store;"
+        "heavy = ('alembic', 'pandas', 'pyarrow', 'great_expectations', 'numpy');"
+        "heavy = [m for m in heavy if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    plugins = Path(__file__).resolve().parents[2] / "plugins"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(plugins)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_postgres_reachable_when_configured():
+    """With DATA_MESH_TEST_POSTGRES_URL set, an unreachable server is a failure, never a skip."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(f"{PG_ENV} is not set")
+    error = postgres_error(url)
+    assert error is None, f"{PG_ENV} is set but PostgreSQL is unreachable: {error}"
+
+
+# ---------------------------------------------------------------------------- concurrency
+
+
+def _write_access_events(url: str, worker: int, count: int, barrier) -> None:
+    store = MetadataStore(url)
+    barrier.wait(timeout=120)
+    for i in range(count):  # one event per transaction
+        store.record_access(
+            AccessEvent(
+                principal=f"domain:w{worker}/dag:w{worker}__dag/task:build",
+                principal_kind="task",
+                product_id="sales.customer_orders",
+                path="task",
+                allowed=True,
+                rows=1,
+                columns=("order_id",),
+                purpose=f"write {i}",
+            )
+        )
+
+
+def _start_store(url: str, worker: int, barrier) -> None:
+    barrier.wait(timeout=120)
+    store = MetadataStore(url)  # all 8 race to migrate a fresh database
+    store.record_access(
+        AccessEvent(
+            principal=f"user{worker}", principal_kind="user", product_id="p.x", path="cli", allowed=True
+        )
+    )
+
+
+def _run_workers(target, args_for) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(WORKERS)
+    processes = [ctx.Process(target=target, args=(*args_for(w), barrier)) for w in range(WORKERS)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=600)
+    codes = [p.exitcode for p in processes]
+    for p in processes:
+        if p.is_alive():
+            p.kill()
+    assert codes == [0] * WORKERS, codes
+
+
+def test_concurrent_writers_lose_nothing(db_url: str):
+    store = MetadataStore(db_url)  # migrated first, then 8 processes write at once
+    _run_workers(_write_access_events, lambda w: (db_url, w, EVENTS_PER_WORKER))
+    page = store.list_access_events(product_id="sales.customer_orders", limit=1)
+    assert page.total == WORKERS * EVENTS_PER_WORKER == 4000
+    usage = store.usage_by_consumer("sales.customer_orders")
+    assert len(usage) == WORKERS
+    assert all(u.reads == EVENTS_PER_WORKER and u.rows == EVENTS_PER_WORKER for u in usage)
+
+
+def test_concurrent_first_start_migration_race(db_url: str):
+    _run_workers(_start_store, lambda w: (db_url, w))
+    store = MetadataStore(db_url)
+    assert _version_rows(store.engine) == ["0001"]
+    assert store.list_access_events(product_id="p.x").total == WORKERS
