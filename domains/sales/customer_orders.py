@@ -22,7 +22,7 @@ def build(ctx: TransformContext) -> pd.DataFrame:
     customers = ctx.source("customers", fields=CUSTOMER_FIELDS).rename(
         columns={"id": "customer_id", "email": "customer_email", "country_code": "customer_country"}
     )
-    territories = pd.read_csv(TERRITORIES, dtype=str)
+    territories = pd.read_csv(TERRITORIES, dtype=str, keep_default_na=False)  # "NA" is a region
     joined = orders.merge(
         customers[["customer_id", "customer_email", "customer_country"]], on="customer_id", how="left"
     )

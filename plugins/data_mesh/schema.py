@@ -144,7 +144,7 @@ def _coerce(series: pd.Series, logical_type: str) -> tuple[Any, Any]:
             import pyarrow.compute as pc
 
             midnight = pc.equal(pc.floor_temporal(array, unit="day"), array)
-            ok &= pc.fill_null(midnight, False).to_numpy(zero_copy_only=False)
+            ok = ok & pc.fill_null(midnight, False).to_numpy(zero_copy_only=False)
             array = array.cast(target)
     elif logical_type == "boolean":
         lowered = series.astype("string").str.strip().str.lower()
@@ -267,11 +267,6 @@ def _duplicates(
 ) -> SchemaViolation | None:
     import pyarrow.compute as pc
 
-    if len(columns) == 1:  # cheap exit for the common case: no duplicates
-        column = table[columns[0]]
-        distinct = pc.count_distinct(column, mode="only_valid" if skip_nulls else "all").as_py()
-        if distinct == len(column) - (column.null_count if skip_nulls else 0):
-            return None
     keys = table.select(list(columns))
     if skip_nulls:
         keys = keys.filter(pc.is_valid(keys[columns[0]]))

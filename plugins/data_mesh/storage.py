@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from data_mesh import conf
@@ -93,15 +94,26 @@ class ProductStore:
     def __init__(self, spec: ProductSpec, root: str | None = None) -> None:
         self.spec = spec
         self.root = root or conf.storage_root()
-        self.fs, base = _filesystem(self.root)
-        self.base = f"{base.rstrip('/')}/{spec.domain}/{spec.name}"
+
+    @cached_property
+    def _location(self) -> tuple[pafs.FileSystem, str]:
+        fs, base = _filesystem(self.root)  # pyarrow is imported here, not at DAG parse time
+        return fs, f"{base.rstrip('/')}/{self.spec.domain}/{self.spec.name}"
+
+    @property
+    def fs(self) -> pafs.FileSystem:
+        return self._location[0]
+
+    @property
+    def base(self) -> str:
+        return self._location[1]
 
     @property
     def uri(self) -> str:
         """The product's address, used as its Airflow Asset URI."""
         if "://" in self.root:
             return f"{self.root.rstrip('/')}/{self.spec.domain}/{self.spec.name}"
-        return f"file://{self.base}"
+        return f"file://{os.path.abspath(self.root)}/{self.spec.domain}/{self.spec.name}"
 
     # ---- reading -------------------------------------------------------------------------
     def versions(self) -> list[int]:

@@ -72,7 +72,8 @@ class ExpectationOutcome:
         if self.unexpected_count is None:
             return f"{head}: observed {self.observed_value}" if self.observed_value is not None else head
         pct = f" ({self.unexpected_percent:.3g}%)" if self.unexpected_percent is not None else ""
-        return f"{head}: {self.unexpected_count} rows{pct}, e.g. {self.sample_values}"
+        rows = "row" if self.unexpected_count == 1 else "rows"
+        return f"{head}: {self.unexpected_count} {rows}{pct}, e.g. {self.sample_values}"
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,15 @@ class ValidationReport:
         values = dict(data)
         values["results"] = [ExpectationOutcome(**r) for r in values.get("results", [])]
         return cls(**values)
+
+    @classmethod
+    def from_violation(cls, product_id: str, violation: Any) -> ValidationReport:
+        """A failed report for data that could not even be conformed to the contract's schema."""
+        results = [
+            ExpectationOutcome(expectation_type="contract:schema", column=None, kwargs={}, success=False, exception=p)
+            for p in violation.problems
+        ]
+        return cls(product_id, False, len(results), 0, len(results), results)
 
     def summary_text(self) -> str:
         verdict = "PASSED" if self.success else "FAILED"

@@ -1,8 +1,10 @@
-"""Helpers shared by the store tests' conftest and test modules."""
+"""Helpers shared by the store tests; also the targets of the spawned worker processes (kept light)."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
+
+from data_mesh.store import AccessEvent, MetadataStore
 
 PG_ENV = "DATA_MESH_TEST_POSTGRES_URL"
 
@@ -18,3 +20,34 @@ def postgres_error(url: str) -> str | None:
         return f"{type(exc).__name__}: {exc}"
     finally:
         engine.dispose()
+
+
+# Worker processes (multiprocessing spawn) of the concurrency tests.
+
+
+def write_access_events(url: str, worker: int, count: int, barrier) -> None:
+    store = MetadataStore(url)
+    barrier.wait(timeout=120)
+    for i in range(count):  # one event per transaction
+        store.record_access(
+            AccessEvent(
+                principal=f"domain:w{worker}/dag:w{worker}__dag/task:build",
+                principal_kind="task",
+                product_id="sales.customer_orders",
+                path="task",
+                allowed=True,
+                rows=1,
+                columns=("order_id",),
+                purpose=f"write {i}",
+            )
+        )
+
+
+def start_store(url: str, worker: int, barrier) -> None:
+    barrier.wait(timeout=120)
+    store = MetadataStore(url)  # all 8 race to migrate a fresh database
+    store.record_access(
+        AccessEvent(
+            principal=f"user{worker}", principal_kind="user", product_id="p.x", path="cli", allowed=True
+        )
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from _store_testing import PG_ENV, postgres_error
+from _store_testing import PG_ENV, postgres_error, start_store, write_access_events
 from sqlalchemy.exc import IntegrityError
 
 from data_mesh.spec import Access, Column, Partitioning, ProductSpec, Sla
@@ -324,6 +324,7 @@ def test_access_events_round_trip_paging_and_filters(store: MetadataStore):
 
 
 def test_records_validate_their_kinds(store: MetadataStore):
+    assert event(columns=["a", "b"]).columns == ("a", "b")  # lists are accepted and frozen
     with pytest.raises(ValueError, match="path"):
         event(path="sql")
     with pytest.raises(ValueError, match="principal_kind"):
@@ -614,34 +615,6 @@ def test_postgres_reachable_when_configured():
 # ---------------------------------------------------------------------------- concurrency
 
 
-def _write_access_events(url: str, worker: int, count: int, barrier) -> None:
-    store = MetadataStore(url)
-    barrier.wait(timeout=120)
-    for i in range(count):  # one event per transaction
-        store.record_access(
-            AccessEvent(
-                principal=f"domain:w{worker}/dag:w{worker}__dag/task:build",
-                principal_kind="task",
-                product_id="sales.customer_orders",
-                path="task",
-                allowed=True,
-                rows=1,
-                columns=("order_id",),
-                purpose=f"write {i}",
-            )
-        )
-
-
-def _start_store(url: str, worker: int, barrier) -> None:
-    barrier.wait(timeout=120)
-    store = MetadataStore(url)  # all 8 race to migrate a fresh database
-    store.record_access(
-        AccessEvent(
-            principal=f"user{worker}", principal_kind="user", product_id="p.x", path="cli", allowed=True
-        )
-    )
-
-
 def _run_workers(target, args_for) -> None:
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(WORKERS)
@@ -659,7 +632,7 @@ def _run_workers(target, args_for) -> None:
 
 def test_concurrent_writers_lose_nothing(db_url: str):
     store = MetadataStore(db_url)  # migrated first, then 8 processes write at once
-    _run_workers(_write_access_events, lambda w: (db_url, w, EVENTS_PER_WORKER))
+    _run_workers(write_access_events, lambda w: (db_url, w, EVENTS_PER_WORKER))
     page = store.list_access_events(product_id="sales.customer_orders", limit=1)
     assert page.total == WORKERS * EVENTS_PER_WORKER == 4000
     usage = store.usage_by_consumer("sales.customer_orders")
@@ -668,7 +641,7 @@ def test_concurrent_writers_lose_nothing(db_url: str):
 
 
 def test_concurrent_first_start_migration_race(db_url: str):
-    _run_workers(_start_store, lambda w: (db_url, w))
+    _run_workers(start_store, lambda w: (db_url, w))
     store = MetadataStore(db_url)
     assert _version_rows(store.engine) == ["0001"]
     assert store.list_access_events(product_id="p.x").total == WORKERS

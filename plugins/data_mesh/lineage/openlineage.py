@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PRODUCER = "https://github.com/data-mesh/data-mesh/tree/0.1.0"
-SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 _UUID_NAMESPACE = uuid.UUID("5b0f6a51-3c53-4d0e-9f2e-2f7d8e0c9a61")
 
 
@@ -221,7 +220,6 @@ def build_publication_event(spec: ProductSpec, publication: PublicationRecord) -
         inputs=inputs,
         outputs=[output],
         producer=PRODUCER,
-        schemaURL=SCHEMA_URL,
     )
 
 
@@ -254,7 +252,6 @@ def build_read_event(event: AccessEvent, spec: ProductSpec | None = None) -> Run
         inputs=[InputDataset(namespace=ns, name=name, facets=facets)],
         outputs=[],
         producer=PRODUCER,
-        schemaURL=SCHEMA_URL,
     )
 
 

@@ -80,7 +80,14 @@ def _number(num: float | int | None) -> str:
     return "—" if num is None else f"{num:,}"
 
 
-_env.filters.update(when=_when, size=_size, number=_number, q=lambda s: quote(str(s), safe=""))
+def _web_url(url: str | None) -> str | None:
+    """Only http(s) links from contracts become hrefs (never `javascript:` and the like)."""
+    return url if url and url.lower().startswith(("https://", "http://")) else None
+
+
+_env.filters.update(
+    when=_when, size=_size, number=_number, web_url=_web_url, q=lambda s: quote(str(s), safe="")
+)
 
 
 # ---- who is looking ---------------------------------------------------------------------------
@@ -113,48 +120,32 @@ _STATUS_REASON = {
 }
 
 
-def _health_by_product(specs: Iterable[ProductSpec], summaries: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Status of each product ("fresh", "stale", ...) from `data_mesh.health`, with a sentence why."""
-    from data_mesh.health import product_status
-
-    out = {}
-    for spec in specs:
-        summary = summaries.get(spec.id)
-        status = product_status(
-            spec.status,
-            spec.sla.latency_hours,
-            summary.latest_published_at if summary else None,
-            summary.latest_validation_success if summary else None,
-        )
-        sla = f"{spec.sla.latency_hours:g}" if spec.sla.latency_hours is not None else "?"
-        reason = _STATUS_REASON[status].format(sla=sla)
-        if status == "fresh" and spec.sla.latency_hours is None:
-            reason = "Published; the contract sets no latency SLA."
-        out[spec.id] = {"status": status, "reason": reason}
-    return out
-
-
-def _matches(spec: ProductSpec, term: str) -> bool:
-    texts = [spec.id, spec.name, spec.domain, spec.owner, *spec.tags, *spec.column_names]
-    return any(term in t.casefold() for t in texts)
+def _health(line: dict[str, Any]) -> dict[str, str]:
+    """The product's status (from `data_mesh.health`, via the shared catalog view) and a sentence why."""
+    latency = (line.get("sla") or {}).get("latency_hours")
+    reason = _STATUS_REASON[line["status"]].format(sla=f"{latency:g}" if latency is not None else "?")
+    if line["status"] == "fresh" and latency is None:
+        reason = "Published; the contract sets no latency SLA."
+    return {"status": line["status"], "reason": reason}
 
 
 def _search_text(spec: ProductSpec) -> str:
-    return " ".join([spec.id, spec.owner, *spec.tags, *spec.column_names]).casefold()
+    return " ".join([spec.id, spec.owner, spec.description, *spec.tags, *spec.column_names]).casefold()
 
 
-def _product_rows(specs: Iterable[ProductSpec]) -> list[dict[str, Any]]:
-    specs = list(specs)
-    summaries = {s.id: s for s in _store().list_products()}
-    health = _health_by_product(specs, summaries)
+def _product_rows(search: str | None = None, domain: str | None = None) -> list[dict[str, Any]]:
+    """Catalog lines (the same ones the JSON API serves) with each product's spec and health."""
+    from data_mesh.catalog_view import product_summaries
+
+    specs = catalog.load_products()
     return [
         {
-            "spec": spec,
-            "summary": summaries.get(spec.id),
-            "health": health[spec.id],
-            "search": _search_text(spec),
+            "spec": specs[line["id"]],
+            "summary": line,
+            "health": _health(line),
+            "search": _search_text(specs[line["id"]]),
         }
-        for spec in specs
+        for line in product_summaries(search=search, domain=domain)
     ]
 
 
@@ -445,10 +436,7 @@ def ui_root(request: Request) -> RedirectResponse:
 @router.get("/ui/", response_class=HTMLResponse)
 def catalog_page(request: Request, user: GetUserDep, q: str = "") -> HTMLResponse:
     """Every product of the mesh, grouped by domain, with its status; `q` filters."""
-    specs = catalog.load_products().values()
-    term = q.strip().casefold()
-    shown = [s for s in specs if not term or _matches(s, term)]
-    rows = _product_rows(shown)
+    rows = _product_rows(search=q)
     domains: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         domains.setdefault(row["spec"].domain, []).append(row)
@@ -459,23 +447,21 @@ def catalog_page(request: Request, user: GetUserDep, q: str = "") -> HTMLRespons
         title="Data products",
         q=q,
         domains=dict(sorted(domains.items())),
-        total=len(specs),
-        shown=len(shown),
+        total=len(catalog.load_products()),
+        shown=len(rows),
     )
 
 
 @router.get("/ui/domains/{domain}", response_class=HTMLResponse)
 def domain_page(request: Request, user: GetUserDep, domain: str) -> HTMLResponse:
     """One domain's products and their health."""
-    specs = catalog.load_products(domain).values() if _DOMAIN.match(domain) else []
-    if not specs:
+    rows = _product_rows(domain=domain) if _DOMAIN.match(domain) else []
+    if not rows:
         return _not_found(request, user, "domain", domain)
-    return _render(
-        request, user, "domain.html", title=f"Domain {domain}", domain=domain, rows=_product_rows(specs)
-    )
+    return _render(request, user, "domain.html", title=f"Domain {domain}", domain=domain, rows=rows)
 
 
-@router.get("/ui/products/{product_id}", response_class=HTMLResponse)
+@router.get("/ui/products/{product_id:path}", response_class=HTMLResponse)
 def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLResponse:
     """Everything about one product: contract, schema, versions, quality, freshness, lineage, usage."""
     try:
@@ -496,9 +482,7 @@ def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLRes
         "product.html",
         title=spec.id,
         spec=spec,
-        health=_health_by_product([spec], {s.id: s for s in store.list_products(domain=spec.domain)})[
-            spec.id
-        ],
+        health=next(r["health"] for r in _product_rows(domain=spec.domain) if r["spec"].id == spec.id),
         contract_html=highlight_yaml(Path(spec.contract_path).read_text(encoding="utf-8")),
         versions=_versions(spec, {p.version: p for p in publications}),
         history=history,

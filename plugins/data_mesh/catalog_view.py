@@ -1,0 +1,137 @@
+"""The catalog as the API, the UI and the CLI show it: contracts + metadata store + health.
+
+One place composes a product's summary and detail, so every surface says the same thing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from data_mesh import catalog
+from data_mesh.health import product_status
+from data_mesh.spec import ProductSpec
+
+
+def metadata_store():
+    from data_mesh.store import MetadataStore
+
+    return MetadataStore()
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+def _matches(spec: ProductSpec, term: str) -> bool:
+    texts = [spec.id, spec.name, spec.owner, spec.description, *spec.tags, *spec.column_names]
+    return any(term in t.casefold() for t in texts)
+
+
+def product_summaries(search: str | None = None, domain: str | None = None) -> list[dict[str, Any]]:
+    """Catalog lines: every product of the contracts, with its latest publication and its health."""
+    specs = catalog.load_products()
+    latest = {s.id: s for s in metadata_store().list_products()}
+    term = (search or "").strip().casefold()
+    lines = []
+    for spec in sorted(specs.values(), key=lambda s: s.id):
+        if (domain and spec.domain != domain) or (term and not _matches(spec, term)):
+            continue
+        known = latest.get(spec.id)
+        published_at = known.latest_published_at if known else None
+        validated = known.latest_validation_success if known else None
+        lines.append(
+            {
+                "id": spec.id,
+                "domain": spec.domain,
+                "name": spec.name,
+                "owner": spec.owner,
+                "description": spec.description,
+                "contract_status": spec.status,
+                "contract_version": spec.version,
+                "tags": list(spec.tags),
+                "sla": {"frequency": spec.sla.frequency, "latency_hours": spec.sla.latency_hours},
+                "has_restricted_columns": bool(spec.restricted_columns),
+                "latest_version": known.latest_version if known else None,
+                "latest_published_at": iso(published_at),
+                "latest_rows": known.latest_rows if known else None,
+                "latest_validation_success": validated,
+                "status": product_status(spec.status, spec.sla.latency_hours, published_at, validated),
+            }
+        )
+    return lines
+
+
+def product_detail(product_id: str) -> dict[str, Any]:
+    spec = catalog.get_product(product_id)
+    store = metadata_store()
+    publication = store.get_publication(spec.id)
+    validations = store.quality_history(spec.id, limit=1)
+    validated = validations[-1].success if validations else None
+    published_at = publication.published_at if publication else None
+    try:
+        with open(spec.contract_path, encoding="utf-8") as handle:
+            contract = handle.read()
+    except OSError:
+        contract = None
+    return {
+        "id": spec.id,
+        "domain": spec.domain,
+        "name": spec.name,
+        "dag_id": spec.dag_id,
+        "description": spec.description,
+        "owner": spec.owner,
+        "team": [{"username": u, "role": r} for u, r in spec.team],
+        "support": [{"channel": c, "url": u} for c, u in spec.support],
+        "tags": list(spec.tags),
+        "contract_id": spec.contract_id,
+        "contract_version": spec.version,
+        "contract_status": spec.status,
+        "contract": contract,
+        "sla": {
+            "frequency": spec.sla.frequency,
+            "latency_hours": spec.sla.latency_hours,
+            "retention_versions": spec.sla.retention_versions,
+        },
+        "partitioning": {"column": spec.partitioning.column, "granularity": spec.partitioning.granularity},
+        "access": {
+            "readers": list(spec.access.readers),
+            "restricted_readers": list(spec.access.restricted_readers),
+        },
+        "columns": [
+            {
+                "name": c.name,
+                "logical_type": c.logical_type,
+                "required": c.required,
+                "primary_key": c.primary_key,
+                "partitioned": c.partitioned,
+                "classification": c.classification,
+                "description": c.description,
+            }
+            for c in spec.columns
+        ],
+        "inputs": list(spec.inputs),
+        "sources": [{"name": s.name, "conn_id": s.conn_id, "endpoint": s.endpoint} for s in spec.sources],
+        "latest_publication": publication.to_dict() if publication else None,
+        "latest_validation_success": validated,
+        "status": product_status(spec.status, spec.sla.latency_hours, published_at, validated),
+    }
+
+
+
+def serialise(table: Any, fmt: str) -> bytes:
+    """A table as Parquet or CSV bytes."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    if fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, sink)
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()

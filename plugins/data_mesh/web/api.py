@@ -1,0 +1,206 @@
+"""The Data Mesh JSON API, mounted by the plugin at /data-mesh/api (OpenAPI at /data-mesh/docs).
+
+Every route is synchronous (FastAPI runs it in a worker thread): the metadata store and the product
+store are blocking I/O. Errors are raised as platform exceptions and turned into JSON by the app's
+handlers (see `app.py`): unknown product or version -> 404, refused read -> 403, bad input -> 400/422.
+No `from __future__ import annotations` here: FastAPI must resolve the Annotated dependencies.
+"""
+
+from typing import Annotated, Any, Literal
+
+from airflow.api_fastapi.core_api.security import GetUserDep
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import StreamingResponse
+
+from data_mesh import catalog
+from data_mesh.catalog_view import iso, metadata_store, product_detail, product_summaries, serialise
+
+router = APIRouter(tags=["data-mesh"])
+
+RESTRICTED_ROLES = frozenset({"admin", "op"})
+CHUNK = 1 << 20
+
+
+@router.get("/products", summary="The catalog: every data product with its health")
+def list_products(
+    search: Annotated[str | None, Query(max_length=200, description="id, name, owner, tag or column")] = None,
+    domain: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    products = product_summaries(search, domain)
+    return {"products": products, "total": len(products)}
+
+
+@router.get("/products/{product_id}", summary="A product's contract, latest publication and health")
+def get_product(product_id: str) -> dict[str, Any]:
+    return product_detail(product_id)
+
+
+@router.get("/products/{product_id}/versions", summary="Published versions, newest first")
+def list_versions(
+    product_id: str,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    from data_mesh.storage import ProductStore
+
+    spec = catalog.get_product(product_id)
+    available = set(ProductStore(spec).versions())
+    items = [
+        {**p.to_dict(), "available": p.version in available}
+        for p in metadata_store().list_publications(spec.id, limit=limit, offset=offset)
+    ]
+    return {
+        "product_id": spec.id,
+        "items": items,
+        "limit": limit,
+        "offset": offset,
+        "available_versions": sorted(available),
+    }
+
+
+@router.get("/products/{product_id}/lineage", summary="Upstream and downstream lineage up to `depth` hops")
+def get_lineage(product_id: str, depth: Annotated[int, Query(ge=1, le=10)] = 1) -> dict[str, Any]:
+    spec = catalog.get_product(product_id)
+    return {"product_id": spec.id, "depth": depth, **metadata_store().lineage(spec.id, depth=depth).to_dict()}
+
+
+@router.get("/access-events", summary="The access log, newest first (paged, filtered)")
+def list_access_events(
+    product_id: Annotated[str | None, Query(max_length=255)] = None,
+    principal: Annotated[str | None, Query(max_length=500)] = None,
+    path: Literal["task", "api", "ui", "cli"] | None = None,
+    allowed: bool | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    found = metadata_store().list_access_events(
+        product_id=product_id,
+        principal=principal,
+        path=path,
+        allowed=allowed,
+        limit=page_size,
+        offset=(page - 1) * page_size,
+    )
+    return {
+        "items": [e.to_dict() for e in found.items],
+        "total": found.total,
+        "page": page,
+        "page_size": page_size,
+        "pages": (found.total + page_size - 1) // page_size,
+    }
+
+
+def _task_stats(runs: list) -> dict[str, dict[str, Any]]:
+    stats: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        entry = stats.setdefault(run.task_id, {"tries": 0, "states": {}, "durations": []})
+        entry["tries"] += 1
+        entry["states"][run.state or "unknown"] = entry["states"].get(run.state or "unknown", 0) + 1
+        if run.duration_s is not None and run.state == "success":
+            entry["durations"].append(run.duration_s)
+    for entry in stats.values():
+        durations = entry.pop("durations")
+        entry["avg_duration_s"] = sum(durations) / len(durations) if durations else None
+        entry["max_duration_s"] = max(durations) if durations else None
+    return stats
+
+
+@router.get("/products/{product_id}/metrics", summary="Task runs of its DAG and rows per publication")
+def get_metrics(product_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+    spec = catalog.get_product(product_id)
+    store = metadata_store()
+    runs = store.list_task_runs(dag_id=spec.dag_id, limit=limit)
+    publications = list(reversed(store.list_publications(spec.id, limit=limit)))
+    return {
+        "product_id": spec.id,
+        "dag_id": spec.dag_id,
+        "task_runs": [r.to_dict() for r in runs],
+        "tasks": _task_stats(runs),
+        "publications": [
+            {
+                "version": p.version,
+                "published_at": iso(p.published_at),
+                "partition": p.partition,
+                "rows": p.rows,
+                "bytes": p.bytes,
+                "duration_s": p.duration_s,
+            }
+            for p in publications
+        ],
+    }
+
+
+@router.get("/products/{product_id}/quality", summary="Validation history (oldest first) and pass rate")
+def get_quality(product_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    spec = catalog.get_product(product_id)
+    history = metadata_store().quality_history(spec.id, limit=limit)
+    passed = sum(1 for v in history if v.success)
+    return {
+        "product_id": spec.id,
+        "runs": len(history),
+        "passed": passed,
+        "failed": len(history) - passed,
+        "pass_rate": passed / len(history) if history else None,
+        "history": [v.to_dict() for v in history],
+    }
+
+
+@router.get("/products/{product_id}/openlineage", summary="The product's OpenLineage RunEvents")
+def get_openlineage(product_id: str) -> dict[str, Any]:
+    from data_mesh.lineage.openlineage import product_events
+
+    spec = catalog.get_product(product_id)
+    events = product_events(spec.id, metadata_store())
+    return {"product_id": spec.id, "events": events, "total": len(events)}
+
+
+def may_read_restricted(user: Any) -> bool:
+    """Airflow roles that may read restricted columns: admin and op (SimpleAuthManager or FAB)."""
+    roles = [getattr(user, "role", None)]
+    roles += [getattr(r, "name", r) for r in getattr(user, "roles", None) or ()]
+    return any(str(r).lower() in RESTRICTED_ROLES for r in roles if r)
+
+
+@router.get(
+    "/products/{product_id}/versions/{version}/download",
+    summary="Download a version (governed read: access checked and recorded, path api)",
+    response_class=StreamingResponse,
+)
+def download_version(
+    product_id: str,
+    version: Annotated[int, Path(ge=1)],
+    user: GetUserDep,
+    format: Literal["parquet", "csv"] = "parquet",
+    columns: Annotated[str | None, Query(description="comma-separated columns; default all")] = None,
+) -> StreamingResponse:
+    from data_mesh.reader import Principal, read_table
+
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    principal = Principal(name=user.get_name(), kind="user", may_read_restricted=may_read_restricted(user))
+    result = read_table(
+        product_id,
+        principal,
+        purpose=f"download v{version} as {format} through the API",
+        path="api",
+        version=version,
+        columns=wanted,
+    )
+    payload = serialise(result.table, format)
+    filename = f"{product_id}-v{result.manifest.version}.{format}"
+    media = "text/csv" if format == "csv" else "application/vnd.apache.parquet"
+
+    def chunks():
+        view = memoryview(payload)
+        for start in range(0, len(view), CHUNK):
+            yield bytes(view[start : start + CHUNK])
+
+    return StreamingResponse(
+        chunks(),
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Length": str(len(payload)),
+            "X-Data-Mesh-Version": str(result.manifest.version),
+            "X-Data-Mesh-Rows": str(result.table.num_rows),
+        },
+    )

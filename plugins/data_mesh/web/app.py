@@ -1,0 +1,146 @@
+"""The Data Mesh FastAPI app, mounted by the plugin at /data-mesh on Airflow's api-server.
+
+Airflow does not authenticate plugin apps: every route here (API, UI, OpenAPI docs) depends on
+`requires_access_view(AccessView.PLUGINS)`, so a request needs an Airflow JWT (bearer token or the
+UI's `_token` cookie). Platform errors become JSON `{"detail": ...}` with a 4xx status.
+
+Imported only by the api-server (the plugin builds the app lazily): FastAPI and Airflow's security
+module cost seconds to import and every task process loads the plugin.
+"""
+
+import logging
+from typing import Any
+
+from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+from airflow.api_fastapi.core_api.security import requires_access_view
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from data_mesh.exceptions import AccessDenied, ContractError, UnknownProductError, VersionNotFound
+
+log = logging.getLogger(__name__)
+
+TITLE = "Data Mesh"
+
+
+def _error(status: int, detail: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail})
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def unknown_product(_: Request, exc: Exception) -> JSONResponse:
+        return _error(404, str(exc))
+
+    async def version_not_found(_: Request, exc: Exception) -> JSONResponse:
+        return _error(404, str(exc))
+
+    async def access_denied(_: Request, exc: Exception) -> JSONResponse:
+        return _error(403, str(exc))
+
+    async def bad_value(_: Request, exc: Exception) -> JSONResponse:
+        return _error(400, str(exc))
+
+    async def bad_contract(_: Request, exc: Exception) -> JSONResponse:
+        log.error("data mesh catalog is invalid: %s", exc)
+        return _error(503, f"the product catalog is invalid: {exc}")
+
+    async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors
+        )
+        content = {"detail": problems or str(exc), "errors": _plain(errors)}
+        return JSONResponse(status_code=422, content=content)
+
+    app.add_exception_handler(UnknownProductError, unknown_product)
+    app.add_exception_handler(VersionNotFound, version_not_found)
+    app.add_exception_handler(AccessDenied, access_denied)
+    app.add_exception_handler(ContractError, bad_contract)
+    app.add_exception_handler(ValueError, bad_value)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+
+
+def _plain(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")} for e in errors
+    ]
+
+
+def _docs_router(app: FastAPI) -> APIRouter:
+    """OpenAPI schema and Swagger UI behind the same authentication as the rest of the app."""
+    docs = APIRouter(include_in_schema=False)
+
+    @docs.get("/openapi.json")
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    @docs.get("/docs")
+    def swagger(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title=f"{TITLE} API")
+
+    return docs
+
+
+def _ui_router() -> APIRouter | None:
+    """The UI router of `data_mesh.web.ui` when that module is installed, else None."""
+    try:
+        from data_mesh.web import ui
+    except ModuleNotFoundError as missing:
+        if missing.name != "data_mesh.web.ui":
+            raise
+        return None
+    return ui.router
+
+
+def _include_ui(app: FastAPI) -> bool:
+    router = _ui_router()
+    if router is None:
+        return False
+    paths = [router.prefix + getattr(r, "path", "") for r in router.routes]
+    prefix = "" if any(p == "/ui" or p.startswith("/ui/") for p in paths) else "/ui"
+    app.include_router(router, prefix=prefix)
+    return True
+
+
+def _ui_placeholder(app: FastAPI) -> APIRouter:
+    """Serves /ui until `data_mesh.web.ui` exists; picks the UI up as soon as it can be imported."""
+    placeholder = APIRouter(include_in_schema=False)
+
+    @placeholder.get("/ui")
+    @placeholder.get("/ui/{rest:path}")
+    def ui_not_installed(request: Request, rest: str = "") -> Any:
+        if _include_ui(app):
+            routes = app.router.routes
+            routes[:] = [r for r in routes if getattr(r, "endpoint", None) is not ui_not_installed]
+            return HTMLResponse(status_code=307, headers={"Location": str(request.url)})
+        return HTMLResponse(
+            f"<!doctype html><title>{TITLE}</title><h1>{TITLE}</h1>"
+            "<p>The catalog UI is not installed; the JSON API is at <a href='../docs'>docs</a>.</p>"
+        )
+
+    return placeholder
+
+
+def create_app() -> FastAPI:
+    """The plugin's FastAPI app: /api (JSON), /ui (pages), /docs and /openapi.json."""
+    from data_mesh.web.api import router as api_router
+
+    app = FastAPI(
+        title=TITLE,
+        version="1.0",
+        description="Discover data products, their health, lineage, quality and access log; download "
+        "versions through the governed reader.",
+        dependencies=[Depends(requires_access_view(AccessView.PLUGINS))],
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    _install_error_handlers(app)
+    app.include_router(api_router, prefix="/api")
+    app.include_router(_docs_router(app))
+    if not _include_ui(app):
+        app.include_router(_ui_placeholder(app))
+    return app

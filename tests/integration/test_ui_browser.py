@@ -1,0 +1,189 @@
+"""The Data Products UI in a real browser: Debian's headless Chromium, a real Airflow, real products.
+
+The producers are triggered through the REST API (the finance consumer then runs on their Assets),
+one download is made through the JSON API as admin, and the UI is used the way a person would:
+log in on Airflow's login page, open "Data Products" from the nav, browse the catalog in the
+iframe, open a product. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.integration
+
+PRODUCERS = ("marketing__ads_performance", "sales__customer_orders")
+CONSUMER = "finance__monthly_revenue"
+PARTITION = "2026-11-18"
+PRODUCT = "sales.customer_orders"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def wait_for_run(airflow, dag_id: str, predicate, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = [r for r in airflow.runs(dag_id) if predicate(r)]
+        if runs and runs[0]["state"] in {"success", "failed"}:
+            return runs[0]
+        time.sleep(3)
+    raise TimeoutError(f"{dag_id}: no finished run after {timeout:.0f}s: {airflow.runs(dag_id)}")
+
+
+@pytest.fixture(scope="module")
+def mesh(airflow_server):
+    """Both producers published partition 2026-11-18 and the finance consumer ran on their Assets."""
+    airflow_server.wait_for_dags([*PRODUCERS, CONSUMER])
+    airflow_server.unpause(CONSUMER)
+    run_ids = {dag_id: airflow_server.trigger(dag_id, {"partition": PARTITION}) for dag_id in PRODUCERS}
+    for dag_id in PRODUCERS:
+        airflow_server.unpause(dag_id)
+    for dag_id, run_id in run_ids.items():
+        run = wait_for_run(airflow_server, dag_id, lambda r, run_id=run_id: r["dag_run_id"] == run_id)
+        assert run["state"] == "success", f"{dag_id}: {run}"
+    consumer = wait_for_run(airflow_server, CONSUMER, lambda r: r["run_type"] == "asset_triggered")
+    assert consumer["state"] == "success", consumer
+    return airflow_server
+
+
+@pytest.fixture(scope="module")
+def api_download(mesh) -> dict:
+    """One governed read through the JSON API: the latest sales.customer_orders version as CSV, as admin."""
+    from data_mesh.catalog import get_product
+    from data_mesh.storage import ProductStore
+
+    version = ProductStore(get_product(PRODUCT)).versions()[-1]
+    answer = requests.get(
+        f"{mesh.url}/data-mesh/api/products/{PRODUCT}/versions/{version}/download",
+        params={"format": "csv"},
+        headers={"Authorization": f"Bearer {mesh.token}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text[:500]
+    assert answer.text.splitlines()[0].startswith("order_id")
+    return {"version": version, "rows": len(answer.text.splitlines()) - 1}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Debian's Chromium is not installed at {CHROMIUM} (make browser)", pytrace=False)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def log_in(page, url: str, username: str, password: str) -> None:
+    """Airflow's own login page (SimpleAuthManager)."""
+    page.goto(url)
+    page.wait_for_selector("input[name=username]", timeout=60_000)
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda u: "/auth/login" not in u, timeout=60_000)
+
+
+def open_data_products(page) -> None:
+    """Click "Data Products" in Airflow's nav (it lives in the Browse menu)."""
+    entry = page.get_by_role("menuitem", name="Data Products")
+    if not entry.count():
+        page.get_by_role("button", name="Browse").click()
+    page.get_by_role("menuitem", name="Data Products").click()
+    page.wait_for_url("**/plugin/data-products", timeout=30_000)
+
+
+def test_data_products_ui_in_the_airflow_iframe(mesh, api_download, browser):
+    browse_as_admin(browser, mesh.url, api_download["version"])
+
+
+def test_viewer_sees_pii_masked(mesh, browser):
+    browse_as_viewer(browser, mesh.url)
+
+
+def browse_as_admin(browser, url: str, downloaded_version: int) -> None:
+    """Airflow login page -> nav "Data Products" -> catalog in the iframe -> the sales product page."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    try:
+        log_in(page, url, "admin", "admin")
+        open_data_products(page)
+
+        frame = page.frame_locator("iframe")
+        for domain in ("marketing", "sales", "finance"):
+            frame.locator(f'section.domain[data-domain="{domain}"] .card').first.wait_for(timeout=30_000)
+        for product in ("marketing.ads_performance", PRODUCT, "finance.monthly_revenue"):
+            card = frame.locator(f'.card[data-product="{product}"]')
+            assert card.count() == 1, product
+            badge = card.locator(".badge").inner_text()
+            assert badge != "never published", f"{product} is {badge} after publishing"
+        page.screenshot(path=str(ARTIFACTS / "ui-catalog.png"), full_page=True)
+
+        frame.locator(f'.card[data-product="{PRODUCT}"] a.card-title').click()
+        frame.locator("h1", has_text=PRODUCT).wait_for(timeout=30_000)
+
+        # lineage picture: an SVG with the product, its sources and its downstream consumer
+        svg = frame.locator("svg#lineage-svg")
+        nodes = svg.locator("g.lineage-node")
+        assert nodes.count() >= 4
+        keys = {nodes.nth(i).get_attribute("data-node") for i in range(nodes.count())}
+        downstream = {"product:finance.monthly_revenue", "dag:finance__monthly_revenue"}
+        assert {f"product:{PRODUCT}", *downstream} <= keys
+        assert svg.locator("path.lineage-edge").count() >= 3
+
+        # the quality chart is drawn on its canvas by the vendored Chart.js
+        canvas = frame.locator("canvas#quality-chart")
+        canvas.wait_for(timeout=30_000)
+        assert canvas.get_attribute("data-rendered") == "true"
+        painted = canvas.evaluate(
+            """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                      let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
+        )
+        assert painted > 1000, f"quality chart canvas looks empty ({painted} painted pixels)"
+        assert frame.locator("canvas#freshness-chart").get_attribute("data-rendered") == "true"
+
+        # admin sees the PII in the sample; the producing DAG link leaves the iframe
+        emails = frame.locator("#sample-table tbody tr td:nth-child(5)")
+        assert emails.count() > 0 and "@" in emails.first.inner_text()
+        dag_link = frame.locator('a[href="/dags/sales__customer_orders"]').first
+        assert dag_link.get_attribute("target") == "_top"
+
+        # the API download made before is in the access log (admin, path api, that version)
+        log_rows = frame.locator("#access-log tbody tr")
+        api_rows = [
+            log_rows.nth(i).inner_text()
+            for i in range(log_rows.count())
+            if "admin" in log_rows.nth(i).inner_text() and "api" in log_rows.nth(i).inner_text()
+        ]
+        assert any(f"v{downloaded_version}" in text for text in api_rows), api_rows
+        page.set_viewport_size({"width": 1440, "height": 2600})  # the iframe grows with the window
+        frame.locator("#quality").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "ui-product.png"))
+    finally:
+        context.close()
+
+
+def browse_as_viewer(browser, url: str) -> None:
+    """A viewer opens the product page directly (standalone, outside the iframe): PII is masked."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        log_in(page, url, "viewer", "viewer")
+        page.goto(f"{url}/data-mesh/ui/products/{PRODUCT}")
+        cells = page.locator("#sample-table tbody tr td:nth-child(5)")
+        cells.first.wait_for(timeout=30_000)
+        assert {cells.nth(i).inner_text() for i in range(cells.count())} == {"***"}
+        assert "@" not in page.locator("#sample-table").inner_text()
+    finally:
+        context.close()

@@ -1,0 +1,114 @@
+"""The `data-mesh` command, run as a subprocess against a metadata store filled here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from data_mesh.catalog import get_product
+from data_mesh.store import AccessEvent, MetadataStore, PublicationRecord, ValidationRecord, dispose_engines
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    url = f"sqlite:///{folder / 'metadata.db'}"
+    store = MetadataStore(url)
+    now = datetime.now(UTC)
+    for product_id in ("sales.customer_orders", "marketing.ads_performance", "finance.monthly_revenue"):
+        spec = get_product(product_id)
+        store.upsert_product(spec, Path(spec.contract_path).read_text())
+    orders = get_product("sales.customer_orders")
+    for version in (1, 2):
+        store.record_publication(PublicationRecord(
+            product_id=orders.id, version=version, partition="2026-11-20", rows=100 * version, bytes=4096,
+            files=1, dag_id=orders.dag_id, run_id=f"manual__{version}", task_id="publish",
+            published_at=now - timedelta(hours=3 - version), validation_success=True,
+            validation_summary={"results": [{"expectation_type": "expect_column_values_to_not_be_null",
+                                             "column": "order_id", "success": True}]},
+        ))
+    store.record_validation(ValidationRecord(product_id=orders.id, success=True, partition="2026-11-20"))
+    store.record_publication(PublicationRecord(
+        product_id="finance.monthly_revenue", version=1, partition="2026-11", rows=4,
+        published_at=now - timedelta(days=90), inputs=(("sales.customer_orders", 2),),
+    ))
+    store.add_lineage_edge("source", "sales_crm_api:/crm/v1/orders", "product", "sales.customer_orders")
+    store.add_lineage_edge("product", "sales.customer_orders", "product", "finance.monthly_revenue")
+    store.add_lineage_edge("product", "sales.customer_orders", "dag", "finance__monthly_revenue")
+    store.record_access(AccessEvent(
+        principal="domain:finance/dag:finance__monthly_revenue/task:transform", principal_kind="task",
+        product_id=orders.id, path="task", allowed=True, version=2, columns=("order_id", "amount"), rows=200,
+    ))
+    store.record_access(AccessEvent(principal="viewer", principal_kind="user", product_id=orders.id,
+                                    path="api", allowed=False, reason="restricted columns"))
+    dispose_engines()
+    return {**os.environ, "DATA_MESH_METADATA_URL": url, "DATA_MESH_STORAGE_ROOT": str(folder / "products")}
+
+
+def cli(env, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "data_mesh.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_products_lists_health(env):
+    out = cli(env, "products")
+    assert out.returncode == 0, out.stderr
+    lines = {line.split()[0]: line for line in out.stdout.splitlines()[2:]}
+    assert "fresh" in lines["sales.customer_orders"]
+    assert "stale" in lines["finance.monthly_revenue"]  # 90 days old, the SLA is far shorter
+    assert "never published" in lines["marketing.ads_performance"]
+    searched = cli(env, "products", "--search", "EMAIL")
+    assert searched.returncode == 0
+    assert "sales.customer_orders" in searched.stdout and "marketing" not in searched.stdout
+
+
+def test_show_schema_classifications_and_versions(env):
+    out = cli(env, "show", "sales.customer_orders")
+    assert out.returncode == 0, out.stderr
+    assert "(fresh)" in out.stdout.splitlines()[0]
+    email = next(line for line in out.stdout.splitlines() if line.startswith("customer_email"))
+    assert "restricted" in email
+    assert "manual__2" in out.stdout and "manual__1" in out.stdout
+
+
+def test_lineage_tree(env):
+    out = cli(env, "lineage", "sales.customer_orders", "--depth", "2")
+    assert out.returncode == 0, out.stderr
+    up, down = out.stdout.split("downstream:")
+    assert "source:sales_crm_api:/crm/v1/orders" in up
+    assert "product:finance.monthly_revenue" in down and "dag:finance__monthly_revenue" in down
+
+
+def test_access_log(env):
+    out = cli(env, "access", "--product", "sales.customer_orders", "--limit", "10")
+    assert out.returncode == 0, out.stderr
+    assert "viewer" in out.stdout and "NO" in out.stdout and "(2 of 2)" in out.stdout
+
+
+def test_openlineage_json_lines(env):
+    out = cli(env, "openlineage", "sales.customer_orders")
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(events) == 3  # two publications, one read by a task
+    assert {e["job"]["name"] for e in events} == {"sales__customer_orders.publish",
+                                                  "finance__monthly_revenue.transform"}
+
+
+@pytest.mark.parametrize("args", [["show", "nope.nothing"], ["lineage", "../etc"], ["openlineage", "x"],
+                                  ["access", "--product", "sales/../../x"]])
+def test_unknown_product_exits_2(env, args):
+    out = cli(env, *args)
+    assert out.returncode == 2
+    assert "unknown data product" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_download_is_governed(env):
+    out = cli(env, "download", "sales.customer_orders")
+    assert out.returncode in (3, 4)  # restricted columns are refused before anything is read
+    assert "Traceback" not in out.stderr
