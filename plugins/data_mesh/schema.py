@@ -285,10 +285,13 @@ def _duplicates(
     return SchemaViolation(kind, columns, rows, table.num_rows, samples, distinct=dup.num_rows)
 
 
-def check_contract(table: pa.Table, spec: ProductSpec) -> list[SchemaViolation]:
+def check_contract(
+    table: pa.Table, spec: ProductSpec, checked_elsewhere: frozenset[frozenset[str]] = frozenset()
+) -> list[SchemaViolation]:
     """Required columns have no nulls, unique columns and the primary key have no duplicates.
 
-    Columns missing from the table are skipped (`conform` reports those).
+    Columns missing from the table are skipped (`conform` reports those). Uniqueness of a column
+    set in `checked_elsewhere` (the GX suite already expects it) is not computed twice.
     """
     present = set(table.column_names)
     out: list[SchemaViolation] = []
@@ -299,12 +302,17 @@ def check_contract(table: pa.Table, spec: ProductSpec) -> list[SchemaViolation]:
             nulls = table[col.name].null_count
             if nulls:
                 out.append(SchemaViolation("required", (col.name,), nulls, table.num_rows, [None]))
-        if col.unique:
+        if col.unique and frozenset((col.name,)) not in checked_elsewhere:
             found = _duplicates(table, (col.name,), "unique", skip_nulls=True)
             if found:
                 out.append(found)
     key = spec.primary_key
-    if key and all(c in present for c in key) and not (len(key) == 1 and spec.column(key[0]).unique):
+    if (
+        key
+        and all(c in present for c in key)
+        and not (len(key) == 1 and spec.column(key[0]).unique)
+        and frozenset(key) not in checked_elsewhere
+    ):
         found = _duplicates(table, key, "primary_key", skip_nulls=False)
         if found:
             out.append(found)

@@ -63,8 +63,7 @@ class ExpectationOutcome:
 
     def describe(self) -> str:
         args = (
-            f"column={self.column}" if self.column
-            else ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
+            f"column={self.column}" if self.column else ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
         )
         head = f"{'FAILED' if self.blocking else self.severity.upper()} {self.expectation_type}({args})"
         if self.exception:
@@ -104,7 +103,9 @@ class ValidationReport:
     def from_violation(cls, product_id: str, violation: Any) -> ValidationReport:
         """A failed report for data that could not even be conformed to the contract's schema."""
         results = [
-            ExpectationOutcome(expectation_type="contract:schema", column=None, kwargs={}, success=False, exception=p)
+            ExpectationOutcome(
+                expectation_type="contract:schema", column=None, kwargs={}, success=False, exception=p
+            )
             for p in violation.problems
         ]
         return cls(product_id, False, len(results), 0, len(results), results)
@@ -114,8 +115,11 @@ class ValidationReport:
         lines = [
             f"Validation of {self.product_id} {verdict}: {self.successful}/{self.evaluated} expectations "
             f"met, {self.failed} not met"
-            + (f" ({self.row_count} rows" + (f", suite {self.suite_name})" if self.suite_name else ")")
-               if self.row_count is not None else "")
+            + (
+                f" ({self.row_count} rows" + (f", suite {self.suite_name})" if self.suite_name else ")")
+                if self.row_count is not None
+                else ""
+            )
         ]
         order = {s: i for i, s in enumerate(SEVERITIES)}
         for outcome in sorted(self.failures, key=lambda o: order.get(o.severity, 9)):
@@ -220,8 +224,11 @@ def _batch_definition() -> Any:
         )
         context = gx.get_context(mode="ephemeral", project_config=config)
         asset = context.data_sources.add_pandas("data_mesh").add_dataframe_asset("product")
-        _gx_state.update(pid=os.getpid(), context=context,
-                         batch_definition=asset.add_batch_definition_whole_dataframe("whole"))
+        _gx_state.update(
+            pid=os.getpid(),
+            context=context,
+            batch_definition=asset.add_batch_definition_whole_dataframe("whole"),
+        )
     return _gx_state["batch_definition"]
 
 
@@ -265,8 +272,9 @@ def validate_table(
     """Contract checks + the GX suite on `table`; the report's `success` is False only when a
     critical expectation (or a contract rule) fails."""
     suite = load_suite(suite_path)
-    outcomes = [_contract_outcome(v, spec) for v in check_contract(table, spec)]
-    contract_rules = _contract_rule_count(spec)
+    covered = _uniqueness_in_suite(suite)
+    outcomes = [_contract_outcome(v, spec) for v in check_contract(table, spec, covered)]
+    contract_rules = _contract_rule_count(spec, covered)
 
     df = to_pandas(table)
     with _gx_lock:
@@ -285,8 +293,10 @@ def validate_table(
     restricted = set(spec.restricted_columns)
     # GX may return results in another order than the suite's: report them in the suite's order.
     position = {_identity(e.configuration.to_json_dict()): i for i, e in enumerate(suite.expectations)}
-    raws = sorted((r.to_json_dict() for r in result.results),
-                  key=lambda raw: position.get(_identity(raw.get("expectation_config") or {}), len(position)))
+    raws = sorted(
+        (r.to_json_dict() for r in result.results),
+        key=lambda raw: position.get(_identity(raw.get("expectation_config") or {}), len(position)),
+    )
     gx_outcomes = [_gx_outcome(raw, restricted) for raw in raws]
     outcomes += gx_outcomes
 
@@ -304,11 +314,24 @@ def validate_table(
     )
 
 
-def _contract_rule_count(spec: ProductSpec) -> int:
+def _uniqueness_in_suite(suite: ExpectationSuite) -> frozenset[frozenset[str]]:
+    """Column sets whose uniqueness the suite already checks (so the contract check can skip them)."""
+    covered = set()
+    for expectation in suite.expectations:
+        kwargs = expectation.configuration.kwargs
+        if expectation.expectation_type == "expect_column_values_to_be_unique":
+            covered.add(frozenset((kwargs["column"],)))
+        elif expectation.expectation_type == "expect_compound_columns_to_be_unique":
+            covered.add(frozenset(kwargs["column_list"]))
+    return frozenset(covered)
+
+
+def _contract_rule_count(spec: ProductSpec, covered: frozenset[frozenset[str]] = frozenset()) -> int:
     rules = sum(1 for c in spec.columns if c.required or c.primary_key)
-    rules += sum(1 for c in spec.columns if c.unique)
+    rules += sum(1 for c in spec.columns if c.unique and frozenset((c.name,)) not in covered)
     key = spec.primary_key
-    return rules + (1 if key and not (len(key) == 1 and spec.column(key[0]).unique) else 0)
+    single_unique = len(key) == 1 and spec.column(key[0]).unique
+    return rules + (1 if key and not single_unique and frozenset(key) not in covered else 0)
 
 
 def _contract_outcome(v: SchemaViolation, spec: ProductSpec) -> ExpectationOutcome:

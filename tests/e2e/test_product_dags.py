@@ -57,7 +57,10 @@ def test_dagbag_has_one_dag_per_product(dagbag):
     assert [t.task_id for t in orders.tasks] == ["fetch", "transform", "validate", "publish"]
     finance = dagbag.dags.get("finance__monthly_revenue")
     condition = finance.timetable.asset_condition
-    assert {asset.name for asset in condition.objects} == {"sales.customer_orders", "marketing.ads_performance"}
+    assert {asset.name for asset in condition.objects} == {
+        "sales.customer_orders",
+        "marketing.ads_performance",
+    }
 
 
 def test_dag_files_parse_without_heavy_imports():

@@ -77,8 +77,7 @@ def test_browsing_works_for_admin_and_viewer(client, path, user):
 def test_catalog_content(client, published):
     products = {p["id"]: p for p in client.get("/api/products").json()["products"]}
     assert products[ORDERS]["status"] == "fresh" and products[ORDERS]["latest_version"] == published
-    assert "never published" == products["finance.monthly_revenue"]["status"] or products[
-        "finance.monthly_revenue"]["latest_version"]
+    assert products["finance.monthly_revenue"]["status"] in {"never published", "fresh", "stale", "failing"}
     found = client.get("/api/products", params={"search": "customer_email"}).json()["products"]
     assert [p["id"] for p in found] == [ORDERS]
     assert client.get("/api/products", params={"domain": "marketing"}).json()["total"] == 1
@@ -97,8 +96,8 @@ def test_catalog_content(client, published):
     assert any(e["upstream_kind"] == "source" for e in lineage["edges"])
     events = client.get(f"/api/products/{ORDERS}/openlineage").json()["events"]
     assert any(e["job"]["name"] == "sales__customer_orders.publish" for e in events)
-    assert "/data-mesh/api/products" in str(client.get("/openapi.json").json()["paths"]) or client.get(
-        "/openapi.json").json()["paths"]
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/api/products/{product_id}/versions/{version}/download" in paths
 
 
 def _access(client, **params) -> list[dict]:
@@ -113,7 +112,8 @@ def test_viewer_may_not_download_restricted_columns(client, published):
     # without the restricted column the viewer may read
     public = client.get(f"/api/products/{ORDERS}/versions/{published}/download", user="viewer",
                         params={"format": "csv", "columns": "order_id,region,amount"})
-    assert public.status_code == 200 and public.text.splitlines()[0].replace('"', "") == "order_id,region,amount"
+    assert public.status_code == 200
+    assert public.text.splitlines()[0].replace('"', "") == "order_id,region,amount"
 
 
 def test_admin_downloads_parquet_and_csv(client, published):
@@ -124,7 +124,8 @@ def test_admin_downloads_parquet_and_csv(client, published):
     table = pq.read_table(io.BytesIO(answer.content))
     assert table.num_rows > 1000 and "customer_email" in table.column_names
     csv = client.get(f"/api/products/{ORDERS}/versions/{published}/download", params={"format": "csv"})
-    assert csv.status_code == 200 and csv.text.splitlines()[0].replace('"', "").startswith("order_id,order_date")
+    assert csv.status_code == 200
+    assert csv.text.splitlines()[0].replace('"', "").startswith("order_id,order_date")
     allowed = _access(client, principal="admin", allowed="true", path="api")
     assert len(allowed) >= 2 and allowed[0]["version"] == published and allowed[0]["rows"] == table.num_rows
 

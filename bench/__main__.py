@@ -1,0 +1,21 @@
+"""`make bench`: every benchmark, printed as JSON (ratios against baselines measured in the same run)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from bench import parse_time, publish
+
+BENCHMARKS = {"publish": publish.main, "parse_time": parse_time.main}
+
+
+def main() -> None:
+    wanted = sys.argv[1:] or list(BENCHMARKS)
+    for name in wanted:
+        print(f"== {name}", flush=True)
+        print(json.dumps(BENCHMARKS[name](), indent=1), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""Validate + publish 1M rows of the orders shape, against two baselines measured in the same run.
+
+(a) pyarrow writes the same Parquet with no checks;
+(b) the same checks written by hand in pandas, plus the write;
+(c) the platform: `validate_table` (contract checks + the GX suite) + `ProductStore.publish`.
+
+Each case runs in a fresh process: libraries are imported and warmed up first, then the RSS is
+noted, the data is loaded and the case runs while a thread samples the RSS. Peak memory is reported
+as (peak RSS - RSS before the data was loaded) / Arrow size of the data, so it counts the data itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ROWS = 1_000_000
+REPEAT = 3  # fresh processes per case; the median time and the highest peak are reported
+
+
+def make_orders(rows: int):
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    rng = np.random.default_rng(7)
+    ids = np.arange(rows)
+    ts = pd.Timestamp("2026-11-20", tz="UTC") + pd.to_timedelta(rng.integers(0, 86_400, rows), unit="s")
+    countries = np.array(["USA", "DEU", "GBR", "JPN", "BRA", "IND"])
+    regions = np.array(["NA", "EMEA", "EMEA", "APAC", "LATAM", "APAC"])
+    pick = rng.integers(0, len(countries), rows)
+    customer = rng.integers(0, 200_000, rows)
+    frame = pd.DataFrame(
+        {
+            "order_id": pd.Series(ids).map("ord-20261120-{:06d}".format),
+            "order_date": ts.date,
+            "order_ts": ts,
+            "customer_id": pd.Series(customer).map("cus-{:06d}".format),
+            "customer_email": pd.Series(customer).map("user{}@example.com".format),
+            "customer_country": countries[pick],
+            "region": regions[pick],
+            "status": np.array(["placed", "shipped", "delivered", "cancelled", "returned"])[
+                rng.integers(0, 5, rows)
+            ],
+            "amount": rng.gamma(2.0, 60.0, rows).round(2),
+            "currency": "USD",
+            "items": rng.integers(1, 8, rows),
+        }
+    )
+    from data_mesh.catalog import get_product
+    from data_mesh.schema import arrow_schema
+
+    return pa.Table.from_pandas(
+        frame, schema=arrow_schema(get_product("sales.customer_orders")), preserve_index=False
+    )
+
+
+class PeakRss:
+    """Samples this process's RSS every 2 ms while the block runs."""
+
+    def __enter__(self):
+        import psutil
+
+        self.process, self.peak, self.running = psutil.Process(), 0, True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.002)
+
+    def __exit__(self, *exc: object) -> None:
+        self.running = False
+        self.thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+
+def hand_written(table, out: Path) -> None:
+    """(b): the suite's checks as a careful engineer would write them in pandas."""
+    import pyarrow.parquet as pq
+
+    df = table.to_pandas()
+    problems = []
+    for col in [
+        "order_id",
+        "order_date",
+        "order_ts",
+        "customer_id",
+        "region",
+        "status",
+        "amount",
+        "currency",
+        "items",
+    ]:
+        if df[col].isna().any():
+            problems.append(f"{col} has nulls")
+    if df["order_id"].duplicated().any():
+        problems.append("duplicate order_id")
+    checks = {
+        "order_id": df["order_id"].str.match(r"^ord-[0-9]{8}-[0-9]{6}$"),
+        "customer_id": df["customer_id"].str.match(r"^cus-[0-9]{6,}$"),
+        "customer_email": df["customer_email"].str.match(r"^[^@ \t\r\n]+@[^@ \t\r\n]+\.[^@ \t\r\n]+$"),
+        "customer_country": df["customer_country"].str.match(r"^[A-Z]{3}$"),
+        "region": df["region"].isin(["NA", "EMEA", "APAC", "LATAM"]),
+        "status": df["status"].isin(["placed", "shipped", "delivered", "cancelled", "returned"]),
+        "currency": df["currency"].isin(["USD"]),
+        "amount": df["amount"].between(0, 1_000_000),
+        "items": df["items"] >= 1,
+    }
+    for col, ok in checks.items():
+        if not ok.fillna(True).all():
+            problems.append(f"{col} out of range")
+    if not 1 <= len(df) <= 10_000_000:
+        problems.append("row count")
+    assert not problems, problems
+    pq.write_table(table, out / "orders.parquet")
+
+
+def run_case(case: str, data: Path) -> dict:
+    """One measurement of a case in this (fresh) process."""
+    import gc
+
+    import psutil
+    import pyarrow.parquet as pq
+
+    from data_mesh import conf
+    from data_mesh.catalog import get_product
+    from data_mesh.schema import schema_hash
+    from data_mesh.storage import ProductStore
+    from data_mesh.validate import validate_table
+
+    spec = get_product("sales.customer_orders")
+    suite = str(conf.expectations_folder() / spec.expectation_suite)
+    warm = pq.read_table(data).slice(0, 1000)
+    if case == "c":
+        validate_table(warm, spec, suite)  # imports GX and builds its context once, as a worker would
+    elif case == "b":
+        warm.to_pandas()
+    del warm
+    gc.collect()
+    with tempfile.TemporaryDirectory() as tmp:
+        before = psutil.Process().memory_info().rss
+        with PeakRss() as rss:
+            table = pq.read_table(data)
+            started = time.perf_counter()
+            if case == "a":
+                pq.write_table(table, Path(tmp) / "orders.parquet")
+            elif case == "b":
+                hand_written(table, Path(tmp))
+            else:
+                report = validate_table(table, spec, suite)
+                assert report.success, report.summary_text()
+                ProductStore(spec, root=tmp).publish(table, "2026-11-20", schema_hash(table.schema), "bench")
+            seconds = time.perf_counter() - started
+    return {
+        "case": case,
+        "seconds": seconds,
+        "peak_rss_x_arrow": (rss.peak - before) / table.nbytes,
+        "arrow_mb": table.nbytes / 1e6,
+    }
+
+
+def main() -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "orders-input.parquet"
+        import pyarrow.parquet as pq
+
+        pq.write_table(make_orders(ROWS), data)
+        runs: dict[str, list[dict]] = {case: [] for case in "abc"}
+        for _ in range(REPEAT):  # interleaved, one fresh process per measurement
+            for case in runs:
+                out = subprocess.run(
+                    [sys.executable, "-m", "bench.publish", "--case", case, "--data", str(data)],
+                    cwd=REPO,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                runs[case].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    results = {
+        case: {
+            "seconds": statistics.median(r["seconds"] for r in measured),
+            "peak_rss_x_arrow": max(r["peak_rss_x_arrow"] for r in measured),
+            "arrow_mb": measured[0]["arrow_mb"],
+        }
+        for case, measured in runs.items()
+    }
+    a, b, c = (results[k]["seconds"] for k in "abc")
+    summary = {
+        "rows": ROWS,
+        "arrow_mb": round(results["c"]["arrow_mb"], 1),
+        "a_pyarrow_write_s": round(a, 3),
+        "b_pandas_checks_write_s": round(b, 3),
+        "c_platform_validate_publish_s": round(c, 3),
+        "c_over_a": round(c / a, 2),
+        "c_over_b": round(c / b, 2),
+        "peak_rss_x_arrow": {k: round(v["peak_rss_x_arrow"], 2) for k, v in results.items()},
+        "targets": {"c_over_b": "<= 1.5", "peak_rss_x_arrow[c]": "<= 2.5"},
+    }
+    return summary
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--case", choices=["a", "b", "c"])
+    parser.add_argument("--data", type=Path)
+    args = parser.parse_args()
+    if args.case:
+        print(json.dumps(run_case(args.case, args.data)))
+    else:
+        print(json.dumps(main(), indent=1))
