@@ -13,6 +13,8 @@ from airflow.sdk import DAG, Asset, Param, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from data_mesh import catalog, conf
+from data_mesh.exceptions import ContractError
+from data_mesh.policies import may_read
 from data_mesh.spec import ProductSpec
 from data_mesh.storage import ProductStore
 
@@ -29,10 +31,22 @@ def product_asset(spec: ProductSpec) -> Asset:
     )
 
 
+def _inputs(spec: ProductSpec) -> list[ProductSpec]:
+    """Upstream products, checked at parse time: they exist and grant this domain read access."""
+    upstreams = []
+    for upstream_id in spec.inputs:
+        upstream = catalog.get_product(upstream_id)
+        allowed, reason = may_read(upstream, spec.domain)
+        if not allowed:
+            raise ContractError(spec.contract_path, "customProperties.inputs", f"{upstream_id}: {reason}")
+        upstreams.append(upstream)
+    return upstreams
+
+
 def _schedule(spec: ProductSpec) -> Any:
-    if spec.inputs and not spec.sla.frequency:
-        assets = [product_asset(catalog.get_product(upstream)) for upstream in spec.inputs]
-        return assets  # runs once every input has published since the last run
+    upstreams = _inputs(spec)
+    if upstreams and not spec.sla.frequency:
+        return [product_asset(upstream) for upstream in upstreams]  # runs once every input has published
     return CronDataIntervalTimetable(spec.sla.frequency or "@daily", timezone="UTC")
 
 

@@ -1,0 +1,89 @@
+"""Contracts load strictly (ODCS + global policies); a broken one is a clear error and a DAG import error."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from data_mesh.catalog import contract_files, load_product, load_products
+from data_mesh.contract import load_contract
+from data_mesh.exceptions import ContractError
+
+REPO = Path(__file__).resolve().parents[2]
+ORDERS = REPO / "domains" / "sales" / "customer_orders.odcs.yaml"
+
+
+@pytest.mark.parametrize("path", contract_files(), ids=lambda p: p.name)
+def test_every_contract_loads_and_complies(path):
+    spec = load_product(path)
+    assert spec.owner and spec.primary_key and spec.sources
+    assert (REPO / "expectations" / spec.expectation_suite).is_file()
+
+
+def test_mesh_has_the_three_domains():
+    specs = load_products()
+    assert set(specs) == {"marketing.ads_performance", "sales.customer_orders", "finance.monthly_revenue"}
+    orders = specs["sales.customer_orders"]
+    assert orders.restricted_columns == ("customer_email",)
+    assert orders.column("customer_email").is_pii
+    assert specs["finance.monthly_revenue"].inputs == ("sales.customer_orders", "marketing.ads_performance")
+
+
+def _broken(tmp_path: Path, mutate) -> Path:
+    raw = yaml.safe_load(ORDERS.read_text())
+    mutate(raw)
+    folder = tmp_path / "sales"
+    folder.mkdir(exist_ok=True)
+    path = folder / "customer_orders.odcs.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda c: c.update(unknownKey=1), "unknownKey"),
+        (lambda c: c.pop("status"), "status"),
+        (lambda c: c["schema"][0]["properties"][0].update(logicalType="varchar"), "logicalType"),
+        (lambda c: c["schema"][0]["properties"][4].update(classification="secret"), "classification"),
+        (lambda c: c["team"]["members"].pop(0), "team.members"),
+        (lambda c: c["customProperties"][1]["value"][0].pop("connId"), "connId"),
+    ],
+    ids=[
+        "unknown-key",
+        "missing-status",
+        "bad-type",
+        "bad-classification",
+        "no-owner",
+        "source-without-conn",
+    ],
+)
+def test_invalid_contract_names_file_and_field(tmp_path, mutate, field):
+    path = _broken(tmp_path, mutate)
+    with pytest.raises(ContractError) as info:
+        load_contract(path)
+    assert str(path) in str(info.value) and field in str(info.value)
+
+
+def test_pii_must_be_restricted(tmp_path, monkeypatch):
+    path = _broken(tmp_path, lambda c: c["schema"][0]["properties"][4].update(classification="internal"))
+    with pytest.raises(ContractError, match="customer_email.*restricted"):
+        load_product(path)
+
+
+def test_broken_contract_is_a_dag_import_error(tmp_path, monkeypatch, airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    domains = tmp_path / "domains"
+    shutil.copytree(REPO / "domains", domains)
+    contract = domains / "sales" / "customer_orders.odcs.yaml"
+    contract.write_text(contract.read_text().replace("status: active", "status: shipping"))
+    monkeypatch.setenv("DATA_MESH_DOMAINS_FOLDER", str(domains))
+    bag = DagBag(dag_folder=str(REPO / "dags" / "sales.py"))
+    assert "sales__customer_orders" not in bag.dags
+    [(file, error)] = bag.import_errors.items()
+    assert file.endswith("sales.py")
+    assert "customer_orders.odcs.yaml" in error and "status" in error
