@@ -17,7 +17,9 @@ def published(tmp_path, monkeypatch):
     from data_mesh.catalog import get_product
     from data_mesh.storage import ProductStore
 
-    ProductStore(get_product("marketing.ads_performance")).publish(ads_rows("2026-11-01", 5), "2026-11-01", "h", "r")
+    ProductStore(get_product("marketing.ads_performance")).publish(
+        ads_rows("2026-11-01", 5), "2026-11-01", "h", "r"
+    )
     return MetadataStore()
 
 
