@@ -119,20 +119,21 @@ def _record(
     reason: str,
 ) -> None:
     """Every read is audited; a read that cannot be recorded does not happen."""
+    from data_mesh.lineage import emit_read
     from data_mesh.store import AccessEvent, MetadataStore
 
-    MetadataStore().record_access(
-        AccessEvent(
-            principal=principal.name,
-            principal_kind=principal.kind,
-            product_id=product_id,
-            version=version,
-            columns=list(columns),
-            rows=rows,
-            purpose=purpose,
-            path=path,
-            allowed=allowed,
-            reason=reason,
-        )
+    event = AccessEvent(
+        principal=principal.name,
+        principal_kind=principal.kind,
+        product_id=product_id,
+        version=version,
+        columns=list(columns),
+        rows=rows,
+        purpose=purpose,
+        path=path,
+        allowed=allowed,
+        reason=reason,
     )
+    MetadataStore().record_access(event)
+    emit_read(event)  # OpenLineage for a consumer task's read; never raises
     log.info("%s read %s v%s (%d rows, %s): %s", principal.name, product_id, version, rows, path, reason)

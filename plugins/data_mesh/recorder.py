@@ -79,26 +79,27 @@ def validation(
 def publication(
     spec: ProductSpec, run: RunInfo, manifest: Manifest, schema: pa.Schema, validated: dict, duration_s: float
 ) -> None:
+    from data_mesh.lineage import emit_publication
     from data_mesh.store import PublicationRecord
 
     register_products([spec])
     entry = manifest.partitions[manifest.changed_partition]
-    _store().record_publication(
-        PublicationRecord(
-            product_id=spec.id,
-            version=manifest.version,
-            partition=manifest.changed_partition,
-            rows=entry.rows,
-            bytes=entry.bytes,
-            files=len(entry.files),
-            schema=[{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema],
-            schema_hash=manifest.schema_hash,
-            duration_s=duration_s,
-            dag_id=run.dag_id,
-            run_id=run.run_id,
-            task_id=run.task_id,
-            validation_success=validated["validation"]["success"],
-            validation_summary=validated["report"],
-            inputs=tuple((p, v) for p, v in (validated.get("inputs") or {}).items()),
-        )
+    record = PublicationRecord(
+        product_id=spec.id,
+        version=manifest.version,
+        partition=manifest.changed_partition,
+        rows=entry.rows,
+        bytes=entry.bytes,
+        files=len(entry.files),
+        schema=[{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema],
+        schema_hash=manifest.schema_hash,
+        duration_s=duration_s,
+        dag_id=run.dag_id,
+        run_id=run.run_id,
+        task_id=run.task_id,
+        validation_success=validated["validation"]["success"],
+        validation_summary=validated["report"],
+        inputs=tuple((p, v) for p, v in (validated.get("inputs") or {}).items()),
     )
+    _store().record_publication(record)
+    emit_publication(spec, record)  # OpenLineage; never raises
