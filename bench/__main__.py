@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import parse_time, publish
+from bench import catalog_api, listener_overhead, parse_time, publish
 
-BENCHMARKS = {"publish": publish.main, "parse_time": parse_time.main}
+BENCHMARKS = {
+    "publish": publish.main,
+    "parse_time": parse_time.main,
+    "catalog_api": catalog_api.main,
+    "listener_overhead": listener_overhead.main,
+}
 
 
 def main() -> None:

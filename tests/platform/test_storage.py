@@ -93,3 +93,14 @@ def test_retention_prunes_old_versions(tmp_path, monkeypatch):
         store.publish(ads_rows("2026-11-01", i + 1), "2026-11-01", "h", f"run-{i}")
     assert store.versions() == [3, 4]
     assert len(list((Path(store.base) / "data").rglob("*.parquet"))) == 2
+
+
+def test_storage_root_can_be_any_fsspec_url():
+    """The same code path serves object stores (s3://...) configured by URL; fsspec's memory:// here."""
+    store = ProductStore(get_product("marketing.ads_performance"), root="memory://mesh-bucket/products")
+    assert store.uri == "memory://mesh-bucket/products/marketing/ads_performance"
+    store.publish(ads_rows("2026-11-01", 3), "2026-11-01", "h", "run-1")
+    store.publish(ads_rows("2026-11-01", 4), "2026-11-01", "h", "run-2")
+    assert store.versions() == [1, 2]
+    assert store.read_table(store.manifest()).num_rows == 4
+    assert store.read_table(store.manifest(version=1)).num_rows == 3
