@@ -14,7 +14,8 @@ from data_mesh.catalog import get_product
 from data_mesh.lineage import openlineage as ol
 from data_mesh.store import AccessEvent, PublicationRecord
 
-SPEC_DIR = Path("/work/shared/openlineage-spec/spec")
+# The official schemas live in shared/ beside the checkout (as in CI).
+SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "openlineage-spec" / "spec"
 
 
 @pytest.fixture(scope="module")
