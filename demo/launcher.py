@@ -127,6 +127,16 @@ class Airflow:
     def runs(self, dag_id: str) -> list[dict]:
         return self.api("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "-run_after"})["dag_runs"]
 
+    def wait_for_run(self, dag_id: str, predicate, timeout: float = 300) -> dict:
+        """The newest run matching `predicate` once it has finished (success or failed)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = [r for r in self.runs(dag_id) if predicate(r)]
+            if runs and runs[0]["state"] in {"success", "failed"}:
+                return runs[0]
+            time.sleep(3)
+        raise TimeoutError(f"{dag_id}: no finished run after {timeout:.0f}s: {self.runs(dag_id)}")
+
     def stop(self, timeout: float = 60) -> None:
         """SIGINT the whole group (SIGTERM to the parent alone would orphan its children)."""
         if self.process.poll() is None:

@@ -35,3 +35,27 @@ def airflow_server(demo_sources, session_dir):
         yield airflow
     finally:
         airflow.stop()
+
+
+PRODUCERS = ("marketing__ads_performance", "sales__customer_orders")
+CONSUMER = "finance__monthly_revenue"
+PARTITION = "2026-11-18"
+
+
+@pytest.fixture(scope="session")
+def mesh_published(airflow_server) -> dict:
+    """Both producers triggered through the REST API for PARTITION, and the consumer run their Assets caused.
+
+    Returns the finished runs: {dag_id: run} for the producers and CONSUMER.
+    """
+    airflow_server.wait_for_dags([*PRODUCERS, CONSUMER])
+    airflow_server.unpause(CONSUMER)
+    run_ids = {dag_id: airflow_server.trigger(dag_id, {"partition": PARTITION}) for dag_id in PRODUCERS}
+    for dag_id in PRODUCERS:
+        airflow_server.unpause(dag_id)
+    runs = {
+        dag_id: airflow_server.wait_for_run(dag_id, lambda r, run_id=run_id: r["dag_run_id"] == run_id)
+        for dag_id, run_id in run_ids.items()
+    }
+    runs[CONSUMER] = airflow_server.wait_for_run(CONSUMER, lambda r: r["run_type"] == "asset_triggered")
+    return runs

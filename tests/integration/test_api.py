@@ -110,8 +110,11 @@ def test_viewer_may_not_download_restricted_columns(client, published):
     denied = _access(client, principal="viewer", allowed="false", path="api")
     assert denied and denied[0]["version"] is None and "customer_email" in denied[0]["columns"]
     # without the restricted column the viewer may read
-    public = client.get(f"/api/products/{ORDERS}/versions/{published}/download", user="viewer",
-                        params={"format": "csv", "columns": "order_id,region,amount"})
+    public = client.get(
+        f"/api/products/{ORDERS}/versions/{published}/download",
+        user="viewer",
+        params={"format": "csv", "columns": "order_id,region,amount"},
+    )
     assert public.status_code == 200
     assert public.text.splitlines()[0].replace('"', "") == "order_id,region,amount"
 

@@ -9,7 +9,6 @@ iframe, open a product. Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -17,38 +16,17 @@ import requests
 
 pytestmark = pytest.mark.integration
 
-PRODUCERS = ("marketing__ads_performance", "sales__customer_orders")
-CONSUMER = "finance__monthly_revenue"
-PARTITION = "2026-11-18"
 PRODUCT = "sales.customer_orders"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def wait_for_run(airflow, dag_id: str, predicate, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        runs = [r for r in airflow.runs(dag_id) if predicate(r)]
-        if runs and runs[0]["state"] in {"success", "failed"}:
-            return runs[0]
-        time.sleep(3)
-    raise TimeoutError(f"{dag_id}: no finished run after {timeout:.0f}s: {airflow.runs(dag_id)}")
-
-
 @pytest.fixture(scope="module")
-def mesh(airflow_server):
-    """Both producers published partition 2026-11-18 and the finance consumer ran on their Assets."""
-    airflow_server.wait_for_dags([*PRODUCERS, CONSUMER])
-    airflow_server.unpause(CONSUMER)
-    run_ids = {dag_id: airflow_server.trigger(dag_id, {"partition": PARTITION}) for dag_id in PRODUCERS}
-    for dag_id in PRODUCERS:
-        airflow_server.unpause(dag_id)
-    for dag_id, run_id in run_ids.items():
-        run = wait_for_run(airflow_server, dag_id, lambda r, run_id=run_id: r["dag_run_id"] == run_id)
+def mesh(airflow_server, mesh_published):
+    """Both producers published and the finance consumer ran on their Assets (see conftest)."""
+    for dag_id, run in mesh_published.items():
         assert run["state"] == "success", f"{dag_id}: {run}"
-    consumer = wait_for_run(airflow_server, CONSUMER, lambda r: r["run_type"] == "asset_triggered")
-    assert consumer["state"] == "success", consumer
     return airflow_server
 
 
@@ -66,7 +44,7 @@ def api_download(mesh) -> dict:
         timeout=60,
     )
     assert answer.status_code == 200, answer.text[:500]
-    assert answer.text.splitlines()[0].strip("\"").startswith("order_id")
+    assert answer.text.splitlines()[0].strip('"').startswith("order_id")
     return {"version": version, "rows": len(answer.text.splitlines()) - 1}
 
 
