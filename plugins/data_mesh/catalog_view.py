@@ -33,7 +33,7 @@ def _matches(spec: ProductSpec, term: str) -> bool:
 def product_summaries(search: str | None = None, domain: str | None = None) -> list[dict[str, Any]]:
     """Catalog lines: every product of the contracts, with its latest publication and its health."""
     specs = catalog.load_products()
-    latest = {s.id: s for s in metadata_store().list_products()}
+    latest = {s.id: s for s in metadata_store().list_products(ids=specs)}
     term = (search or "").strip().casefold()
     lines = []
     for spec in sorted(specs.values(), key=lambda s: s.id):

@@ -645,3 +645,20 @@ def test_concurrent_first_start_migration_race(db_url: str):
     store = MetadataStore(db_url)
     assert _version_rows(store.engine) == ["0001"]
     assert store.list_access_events(product_id="p.x").total == WORKERS
+
+
+def test_head_revision_constant_is_alembics_head():
+    """The fast start-up check compares with HEAD_REVISION: a new migration must update it."""
+    assert engine_module._head_revision() == engine_module.HEAD_REVISION
+
+
+def test_current_database_skips_alembic(db_url: str, monkeypatch):
+    """A process opening an up-to-date store (every task process does) never runs migrate()."""
+    migrate(create_store_engine(db_url))
+    engine_module.dispose_engines()
+
+    def forbidden(engine):  # pragma: no cover - must not be called
+        raise AssertionError("migrate() ran on a current database")
+
+    monkeypatch.setattr(engine_module, "migrate", forbidden)
+    engine_module.ensure_migrated(create_store_engine(db_url))

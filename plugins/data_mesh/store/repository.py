@@ -203,23 +203,25 @@ class MetadataStore:
 
     # ------------------------------------------------------------------ products
 
-    def list_products(self, search: str | None = None, domain: str | None = None) -> list[ProductSummary]:
+    def list_products(
+        self, search: str | None = None, domain: str | None = None, ids: Iterable[str] | None = None
+    ) -> list[ProductSummary]:
         """Catalog lines ordered by domain and name, with the latest publication and validation.
 
-        `search` matches (case-insensitive substring) the name, a tag, the owner or a column name.
+        `search` matches (case-insensitive substring) the name, a tag, the owner or a column name;
+        `ids` restricts the lines to these products (the catalog passes the products it knows).
         """
         p, pub, val = m.products, m.publications, m.validation_runs
-        latest_pub = (
-            sa.select(pub.c.product_id, sa.func.max(pub.c.version).label("v"))
-            .group_by(pub.c.product_id)
-            .subquery("latest_pub")
+        # Correlated look-ups use the (product_id, version) and (product_id, id) indexes per product
+        # instead of grouping every publication and validation of the store.
+        latest_version = (
+            sa.select(sa.func.max(pub.c.version)).where(pub.c.product_id == p.c.id).scalar_subquery()
         )
-        latest_val = (
-            sa.select(val.c.product_id, sa.func.max(val.c.id).label("vid"))
-            .group_by(val.c.product_id)
-            .subquery("latest_val")
+        latest_validation = (
+            sa.select(sa.func.max(val.c.id)).where(val.c.product_id == p.c.id).scalar_subquery()
         )
         lp, lv = pub.alias("lp"), val.alias("lv")
+        term = (search or "").strip().casefold()
         query = (
             sa.select(
                 p.c.id,
@@ -231,7 +233,6 @@ class MetadataStore:
                 p.c.description,
                 p.c.tags,
                 p.c.sla,
-                p.c["columns"],
                 p.c.updated_at,
                 lp.c.version.label("latest_version"),
                 lp.c.published_at.label("latest_published_at"),
@@ -240,19 +241,20 @@ class MetadataStore:
                 lv.c.created_at.label("latest_validated_at"),
             )  # fmt: skip
             .select_from(
-                p.outerjoin(latest_pub, latest_pub.c.product_id == p.c.id)
-                .outerjoin(lp, sa.and_(lp.c.product_id == p.c.id, lp.c.version == latest_pub.c.v))
-                .outerjoin(latest_val, latest_val.c.product_id == p.c.id)
-                .outerjoin(lv, lv.c.id == latest_val.c.vid)
+                p.outerjoin(lp, sa.and_(lp.c.product_id == p.c.id, lp.c.version == latest_version)).outerjoin(
+                    lv, lv.c.id == latest_validation
+                )
             )
             .order_by(p.c.domain, p.c.name)
         )
+        if ids is not None:
+            query = query.where(p.c.id.in_(list(ids)))
         if domain:
             query = query.where(p.c.domain == domain)
-        term = (search or "").strip().casefold()
         if term:
-            # Coarse filter in SQL (JSON as text), exact match on the decoded values below.
-            query = query.where(
+            # Coarse filter in SQL (JSON as text), exact match on the decoded values below; the
+            # columns JSON is only decoded when there is something to match.
+            query = query.add_columns(p.c["columns"]).where(
                 sa.or_(
                     p.c.id.icontains(term, autoescape=True),
                     p.c.owner.icontains(term, autoescape=True),
