@@ -48,6 +48,11 @@ def retention_versions() -> int:
     return int(_env("DATA_MESH_RETENTION_VERSIONS", "30"))
 
 
+def orphan_grace_seconds() -> int:
+    """Age after which a staged file that no version references is deleted (a run that died)."""
+    return int(_env("DATA_MESH_ORPHAN_GRACE_SECONDS", "3600"))
+
+
 def metadata_url() -> str:
     """SQLAlchemy URL of the platform's own metadata store (never Airflow's database)."""
     return _env("DATA_MESH_METADATA_URL", f"sqlite:///{home() / 'data' / 'metadata.db'}")

@@ -24,8 +24,10 @@ from data_mesh.spec import ProductSpec
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from data_mesh.fetch import FetchResult
+    from data_mesh.storage import ProductStore
 
 log = logging.getLogger(__name__)
 
@@ -130,57 +132,81 @@ def transform(spec: ProductSpec, run: RunInfo, fetched: dict) -> dict:
     return {"partition": window.key, "staged": str(path), "rows": len(frame), "inputs": context.inputs_read}
 
 
+def check_and_stage(table: pa.Table, spec: ProductSpec, store: ProductStore, partition: str):
+    """Validate `table` while its Parquet file is staged in the product store on a second thread.
+
+    The write (invisible until committed) overlaps the checks instead of following them; a rejected
+    batch's staged file is discarded. Returns (report, staged partition or None when rejected).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from data_mesh.validate import validate_table
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage") as pool:
+        staging = pool.submit(store.stage, table, partition)
+        report = validate_table(table, spec, str(conf.expectations_folder() / spec.expectation_suite))
+        staged = staging.result()
+    if not report.success:
+        store.discard(staged)
+        return report, None
+    return report, staged
+
+
 def validate(spec: ProductSpec, run: RunInfo, transformed: dict) -> dict:
-    """Conform to the contract and run the GX suite; on failure quarantine the batch and fail."""
+    """Conform to the contract and run the GX suite; on failure quarantine the batch and fail.
+
+    A passing partition is left staged (written, not yet visible) in the product store for publish.
+    """
     import pyarrow.parquet as pq
 
     from data_mesh.exceptions import ContractViolation, ValidationFailed
-    from data_mesh.schema import conform
-    from data_mesh.validate import ValidationReport, validate_table
+    from data_mesh.schema import conform, schema_hash
+    from data_mesh.storage import ProductStore
+    from data_mesh.validate import ValidationReport
 
+    partition = transformed["partition"]
     frame = pq.read_table(transformed["staged"]).to_pandas()
     try:
         table = conform(frame, spec)
     except ContractViolation as violation:
         report = ValidationReport.from_violation(spec.id, violation)
-        _quarantine(spec, run, transformed["partition"], transformed["staged"], report)
+        _quarantine(spec, run, partition, transformed["staged"], report)
         raise
-    report = validate_table(table, spec, str(conf.expectations_folder() / spec.expectation_suite))
-    if not report.success:
-        _quarantine(spec, run, transformed["partition"], transformed["staged"], report)
+    report, staged = check_and_stage(table, spec, ProductStore(spec), partition)
+    if staged is None:
+        _quarantine(spec, run, partition, transformed["staged"], report)
         raise ValidationFailed(report)
-    path = staging_dir(spec, run) / "validated.parquet"
-    pq.write_table(table, path)
-    recorder.validation(spec, run, transformed["partition"], report, quarantine_path=None)
+    recorder.validation(spec, run, partition, report, quarantine_path=None)
     log.info("%s: %d rows passed %d checks", spec.id, table.num_rows, report.evaluated)
-    return {**transformed, "validated": str(path), "validation": _summary(report), "report": report.to_dict()}
+    return {
+        **transformed,
+        "staged_partition": asdict(staged),
+        "schema_hash": schema_hash(table.schema),
+        "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in table.schema],
+        "validation": _summary(report),
+        "report": report.to_dict(),
+    }
 
 
 def publish(spec: ProductSpec, run: RunInfo, validated: dict) -> dict:
-    """Make the validated partition the product's next version; returns the Asset event extra."""
-    import pyarrow.parquet as pq
-
-    from data_mesh.schema import schema_hash
-    from data_mesh.storage import ProductStore
+    """Commit the staged partition as the product's next version; returns the Asset event extra."""
+    from data_mesh.storage import ProductStore, StagedPartition
 
     started = time.monotonic()
-    table = pq.read_table(validated["validated"])
-    store = ProductStore(spec)
-    digest = schema_hash(table.schema)
-    manifest = store.publish(table, validated["partition"], digest, run.run_id)
-    entry = manifest.partitions[validated["partition"]]
+    staged = StagedPartition(**validated["staged_partition"])
+    manifest = ProductStore(spec).commit(staged, validated["schema_hash"], run.run_id)
     extra = {
         "product": spec.id,
         "version": manifest.version,
-        "partition": validated["partition"],
-        "rows": entry.rows,
-        "bytes": entry.bytes,
-        "schema_hash": digest,
+        "partition": staged.partition,
+        "rows": staged.rows,
+        "bytes": staged.bytes,
+        "schema_hash": validated["schema_hash"],
         "validation": validated["validation"],
     }
-    recorder.publication(spec, run, manifest, table.schema, validated, duration_s=time.monotonic() - started)
+    recorder.publication(spec, run, manifest, validated, duration_s=time.monotonic() - started)
     shutil.rmtree(staging_dir(spec, run), ignore_errors=True)
-    log.info("%s: published version %d (%s, %d rows)", spec.id, manifest.version, entry.files[0], entry.rows)
+    log.info("%s: published version %d (%s, %d rows)", spec.id, manifest.version, staged.file, staged.rows)
     return extra
 
 

@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 from data_mesh.spec import ProductSpec
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from data_mesh.pipeline import RunInfo
     from data_mesh.storage import Manifest
 
@@ -77,7 +75,7 @@ def validation(
 
 @_guarded("a publication")
 def publication(
-    spec: ProductSpec, run: RunInfo, manifest: Manifest, schema: pa.Schema, validated: dict, duration_s: float
+    spec: ProductSpec, run: RunInfo, manifest: Manifest, validated: dict, duration_s: float
 ) -> None:
     from data_mesh.lineage import emit_publication
     from data_mesh.store import PublicationRecord
@@ -91,7 +89,7 @@ def publication(
         rows=entry.rows,
         bytes=entry.bytes,
         files=len(entry.files),
-        schema=[{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema],
+        schema=validated["schema"],
         schema_hash=manifest.schema_hash,
         duration_s=duration_s,
         dag_id=run.dag_id,

@@ -2,12 +2,12 @@
 
 Layout under the storage root (a local folder or any pyarrow/fsspec URL)::
 
-    <domain>/<product>/data/<partition>/part-v000007-<id>.parquet   plain Parquet files
+    <domain>/<product>/data/<partition>/part-<id>.parquet           plain Parquet files
     <domain>/<product>/_manifests/v000007.json                      one manifest per version
 
-A version is the set of files its manifest lists, one entry per partition. Publishing writes the new
-partition's files under fresh names (invisible: no manifest points at them), then writes the next
-manifest under a temporary name and renames it into place. Readers only ever follow manifests, so
+A version is the set of files its manifest lists, one entry per partition. Publishing stages the new
+partition's file under a fresh name (invisible: no manifest points at it), then commits: writes the
+next manifest under a temporary name and renames it into place. Readers only ever follow manifests, so
 they see the previous version or the new one, never a mix; a crash at any point leaves the previous
 version served. Re-publishing a partition replaces its entry (no duplicates). Old manifests and the
 files only they reference are pruned by retention.
@@ -39,6 +39,16 @@ _MANIFESTS = "_manifests"
 @dataclass(frozen=True)
 class PartitionEntry:
     files: tuple[str, ...]
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class StagedPartition:
+    """A written, not yet published, partition file (travels between tasks as a dict)."""
+
+    partition: str
+    file: str  # relative to the product's folder
     rows: int
     bytes: int
 
@@ -173,33 +183,47 @@ class ProductStore:
         return [f"{prefix}/{self.spec.domain}/{self.spec.name}/{f}" for f in manifest.files]
 
     # ---- writing -------------------------------------------------------------------------
-    def publish(self, table: pa.Table, partition: str, schema_hash: str, run_id: str) -> Manifest:
-        """Make `table` the content of `partition` in a new version; returns that version's manifest."""
+    def stage(self, table: pa.Table, partition: str) -> StagedPartition:
+        """Write a partition's file under a fresh name; invisible until `commit` lists it in a manifest.
+
+        Staging can run while the data is still being validated: a rejected batch is `discard`ed,
+        and a staged file no manifest ever lists is pruned after `conf.orphan_grace_seconds()`.
+        """
         import pyarrow.parquet as pq
 
+        relative = f"data/{partition}/part-{uuid.uuid4().hex}.parquet"
+        self.fs.create_dir(f"{self.base}/data/{partition}", recursive=True)
+        pq.write_table(table, f"{self.base}/{relative}", filesystem=self.fs)
+        size = self.fs.get_file_info(f"{self.base}/{relative}").size
+        return StagedPartition(partition=partition, file=relative, rows=table.num_rows, bytes=size)
+
+    def discard(self, staged: StagedPartition) -> None:
+        self.fs.delete_file(f"{self.base}/{staged.file}")
+
+    def commit(self, staged: StagedPartition, schema_hash: str, run_id: str) -> Manifest:
+        """Make a staged file the content of its partition in a new version (the atomic step)."""
         with self._lock():
             versions = self.versions()
             previous = self._read_manifest(versions[-1]) if versions else None
-            version = (versions[-1] + 1) if versions else 1
-            relative = f"data/{partition}/part-v{version:06d}-{uuid.uuid4().hex[:8]}.parquet"
-            self.fs.create_dir(f"{self.base}/data/{partition}", recursive=True)
-            pq.write_table(table, f"{self.base}/{relative}", filesystem=self.fs)
-            size = self.fs.get_file_info(f"{self.base}/{relative}").size
             partitions = dict(previous.partitions) if previous else {}
-            partitions[partition] = PartitionEntry((relative,), table.num_rows, size)
+            partitions[staged.partition] = PartitionEntry((staged.file,), staged.rows, staged.bytes)
             manifest = Manifest(
                 product=self.spec.id,
-                version=version,
+                version=(versions[-1] + 1) if versions else 1,
                 published_at=datetime.now(UTC).isoformat(),
                 schema_hash=schema_hash,
                 partition_column=self.spec.partitioning.column,
-                changed_partition=partition,
+                changed_partition=staged.partition,
                 run_id=run_id,
                 partitions=dict(sorted(partitions.items())),
             )
             self._write_manifest(manifest)
             self._prune(self._retention())
         return manifest
+
+    def publish(self, table: pa.Table, partition: str, schema_hash: str, run_id: str) -> Manifest:
+        """Make `table` the content of `partition` in a new version; returns that version's manifest."""
+        return self.commit(self.stage(table, partition), schema_hash, run_id)
 
     def _retention(self) -> int:
         return max(conf.retention_versions(), self.spec.sla.retention_versions or 0, 1)
@@ -220,17 +244,26 @@ class ProductStore:
         self.fs.move(temporary, final)  # the commit point: a rename on local disks
 
     def _prune(self, keep: int) -> None:
-        """Drop manifests beyond retention, then every data file no kept manifest references."""
+        """Drop manifests beyond retention and the files only they listed; then old orphan files."""
         import pyarrow.fs as pafs
 
         versions = self.versions()
-        for old in versions[:-keep]:
-            self.fs.delete_file(f"{self.base}/{_MANIFESTS}/v{old:06d}.json")
         referenced = {f for v in versions[-keep:] for f in self._read_manifest(v).files}
+        for old in versions[:-keep]:
+            expired = set(self._read_manifest(old).files) - referenced
+            self.fs.delete_file(f"{self.base}/{_MANIFESTS}/v{old:06d}.json")
+            for relative in expired:
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.delete_file(f"{self.base}/{relative}")
+        # Files no manifest lists: a run that died between stage and commit, or one still on its
+        # way to commit (young). Only orphans older than the grace period go.
+        cutoff = datetime.now(UTC).timestamp() - conf.orphan_grace_seconds()
         selector = pafs.FileSelector(f"{self.base}/data", recursive=True, allow_not_found=True)
         for info in self.fs.get_file_info(selector):
             relative = info.path[len(self.base) + 1 :]
-            if info.type == pafs.FileType.File and relative not in referenced:
+            if info.type != pafs.FileType.File or relative in referenced:
+                continue
+            if info.mtime is None or info.mtime.timestamp() < cutoff:
                 self.fs.delete_file(info.path)
 
     @contextlib.contextmanager

@@ -66,8 +66,13 @@ def test_crash_before_commit_keeps_previous_version(store, monkeypatch):
     monkeypatch.undo()
     assert store.manifest().version == 1
     assert store.read_table(store.manifest()).equals(before)
-    store.publish(ads_rows("2026-11-02", 2), "2026-11-02", "h", "run-3")  # the orphan file is pruned
-    assert len(list((Path(store.base) / "data").rglob("*.parquet"))) == 2
+    store.publish(ads_rows("2026-11-02", 2), "2026-11-02", "h", "run-3")
+    assert len(list((Path(store.base) / "data").rglob("*.parquet"))) == 3  # the orphan waits its grace
+    monkeypatch.setenv("DATA_MESH_ORPHAN_GRACE_SECONDS", "0")
+    store.publish(ads_rows("2026-11-02", 2), "2026-11-02", "h", "run-4")  # now it is pruned
+    listed = {f for v in store.versions() for f in store.manifest(version=v).files}
+    on_disk = {str(p.relative_to(store.base)) for p in (Path(store.base) / "data").rglob("*.parquet")}
+    assert on_disk == listed
 
 
 def test_crash_mid_write_leaves_no_visible_file(store, monkeypatch):
@@ -92,7 +97,18 @@ def test_retention_prunes_old_versions(tmp_path, monkeypatch):
     for i in range(4):
         store.publish(ads_rows("2026-11-01", i + 1), "2026-11-01", "h", f"run-{i}")
     assert store.versions() == [3, 4]
-    assert len(list((Path(store.base) / "data").rglob("*.parquet"))) == 2
+    assert len(list((Path(store.base) / "data").rglob("*.parquet"))) == 2  # files of versions 1-2 gone
+
+
+def test_staged_partition_is_invisible_until_committed(store):
+    store.publish(ads_rows("2026-11-01", 3), "2026-11-01", "h", "run-1")
+    staged = store.stage(ads_rows("2026-11-01", 8), "2026-11-01")
+    assert store.manifest().version == 1 and store.read_table(store.manifest()).num_rows == 3
+    store.discard(staged)
+    assert not (Path(store.base) / staged.file).exists()
+    kept = store.stage(ads_rows("2026-11-01", 8), "2026-11-01")
+    assert store.commit(kept, "h", "run-2").partitions["2026-11-01"].files == (kept.file,)
+    assert store.read_table(store.manifest()).num_rows == 8
 
 
 def test_storage_root_can_be_any_fsspec_url():
