@@ -145,11 +145,12 @@ def check_and_stage(table: pa.Table, spec: ProductSpec, store: ProductStore, par
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage") as pool:
         staging = pool.submit(store.stage, table, partition)
         report = validate_table(table, spec, str(conf.expectations_folder() / spec.expectation_suite))
-        staged = staging.result()
-    if not report.success:
-        store.discard(staged)
-        return report, None
-    return report, staged
+        if report.success:
+            return report, staging.result()
+    # Rejected: the report says why; a staging error (e.g. nulls in a required column) adds nothing.
+    if staging.exception() is None:
+        store.discard(staging.result())
+    return report, None
 
 
 def validate(spec: ProductSpec, run: RunInfo, transformed: dict) -> dict:
