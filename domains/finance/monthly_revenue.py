@@ -50,9 +50,8 @@ def build(ctx: TransformContext) -> pd.DataFrame:
     )
     out["orders"] = out["orders"].fillna(0).astype("int64")
     out["roas"] = (out["order_revenue"] / out["marketing_spend"].where(out["marketing_spend"] > 0)).round(4)
-    out["revenue_per_capita"] = (out["order_revenue"] / out["population"].where(out["population"] > 0)).round(
-        6
-    )
+    people_millions = out["population"].where(out["population"] > 0) / 1_000_000
+    out["revenue_per_million_people"] = (out["order_revenue"] / people_millions).round(2)
     out.insert(0, "month", ctx.window.key)
     return out
 

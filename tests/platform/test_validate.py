@@ -60,7 +60,7 @@ REVENUE = make_spec("finance.monthly_revenue", (
     C("marketing_spend", "number"),
     C("roas", "number"),
     C("population", "integer"),
-    C("revenue_per_capita", "number"),
+    C("revenue_per_million_people", "number"),
 ), "month")
 
 
@@ -105,7 +105,7 @@ def revenue_frame() -> pd.DataFrame:
         "marketing_spend": [100.0] * 12,
         "roas": [9.0] * 11 + [None],
         "population": [330_000_000] * 11 + [None],
-        "revenue_per_capita": [0.001] * 11 + [None],
+        "revenue_per_million_people": [0.001] * 11 + [None],
     })
 
 
