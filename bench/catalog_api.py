@@ -37,6 +37,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.fresh_process import measure
+
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get(
     "DATA_MESH_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
@@ -456,16 +458,9 @@ def _environment(work: Path) -> dict[str, str]:
 
 
 def _child(backend: str, url: str, env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.catalog_api", "--backend", backend, "--url", url],
-        cwd=REPO,
-        env={**env, "DATA_MESH_METADATA_URL": url},
-        capture_output=True,
-        text=True,
+    return measure(
+        "bench.catalog_api", "--backend", backend, "--url", url, env={**env, "DATA_MESH_METADATA_URL": url}
     )
-    if out.returncode != 0:
-        raise RuntimeError(f"{backend} run failed:\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> dict:

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.fresh_process import measure
+
 REPO = Path(__file__).resolve().parents[1]
 DAG_ID = "sales__bench_listener"
 TASKS = 20
@@ -116,17 +118,9 @@ def _environment(work: Path) -> dict[str, str]:
 
 
 def _measure(env: dict[str, str], enabled: bool) -> dict:
-    env = {**env, "DATA_MESH_LISTENERS_ENABLED": "true" if enabled else "false"}
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.listener_overhead", "--once"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
+    return measure(
+        "bench.listener_overhead", "--once", env={**env, "DATA_MESH_LISTENERS_ENABLED": str(enabled).lower()}
     )
-    if out.returncode != 0:
-        raise RuntimeError(f"dag.test() run failed:\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> dict:

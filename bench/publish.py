@@ -15,16 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+from bench.fresh_process import measure
+
 REPO = Path(__file__).resolve().parents[1]
 ROWS = 1_000_000
-REPEAT = 3  # fresh processes per case; the median time and the highest peak are reported
+REPEAT = 5  # fresh processes per case; the median time and the highest peak are reported
 
 
 def make_orders(rows: int):
@@ -182,14 +182,7 @@ def main() -> dict:
         runs: dict[str, list[dict]] = {case: [] for case in "abc"}
         for _ in range(REPEAT):  # interleaved, one fresh process per measurement
             for case in runs:
-                out = subprocess.run(
-                    [sys.executable, "-m", "bench.publish", "--case", case, "--data", str(data)],
-                    cwd=REPO,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                runs[case].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                runs[case].append(measure("bench.publish", "--case", case, "--data", str(data)))
     results = {
         case: {
             "seconds": statistics.median(r["seconds"] for r in measured),
