@@ -12,6 +12,15 @@ from data_mesh import catalog
 from data_mesh.health import product_status
 from data_mesh.spec import ProductSpec
 
+RESTRICTED_READER_ROLES = frozenset({"admin", "op"})
+
+
+def may_read_restricted(user: Any) -> bool:
+    """Airflow roles that may read restricted (PII) columns: admin and op (SimpleAuthManager or FAB)."""
+    roles = [getattr(user, "role", None)]
+    roles += [getattr(r, "name", r) for r in getattr(user, "roles", None) or ()]
+    return any(str(r).lower() in RESTRICTED_READER_ROLES for r in roles if r)
+
 
 def metadata_store():
     from data_mesh.store import MetadataStore
@@ -118,7 +127,6 @@ def product_detail(product_id: str) -> dict[str, Any]:
         "latest_validation_success": validated,
         "status": product_status(spec.status, spec.sla.latency_hours, published_at, validated),
     }
-
 
 
 def serialise(table: Any, fmt: str) -> bytes:

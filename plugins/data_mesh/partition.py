@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from data_mesh.spec import Granularity
@@ -79,7 +79,10 @@ def resolve_partition(granularity: Granularity, context: dict[str, Any]) -> Part
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start is not None and end is not None and end > start:
         return window_of(granularity, start.date())
-    moment: datetime = context.get("logical_date") or context.get("run_after") or datetime.now()
+    dag_run = context.get("dag_run")
+    moment: datetime = (
+        context.get("logical_date") or getattr(dag_run, "run_after", None) or datetime.now(UTC)
+    )  # the run's own time, so a cleared run rebuilds the same partition
     previous = moment.date() - timedelta(days=1)
     if granularity == "month":
         previous = moment.date().replace(day=1) - timedelta(days=1)

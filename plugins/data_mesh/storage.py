@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ from data_mesh.spec import ProductSpec
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
+
+log = logging.getLogger(__name__)
 
 _MANIFESTS = "_manifests"
 
@@ -146,6 +149,8 @@ class ProductStore:
             return self._read_manifest(version)
         if as_of is None:
             return self._read_manifest(versions[-1])
+        if as_of.tzinfo is None:
+            as_of = as_of.replace(tzinfo=UTC)
         for candidate in reversed(versions):
             manifest = self._read_manifest(candidate)
             if datetime.fromisoformat(manifest.published_at) <= as_of:
@@ -205,6 +210,14 @@ class ProductStore:
         with self._lock():
             versions = self.versions()
             previous = self._read_manifest(versions[-1]) if versions else None
+            entry = previous.partitions.get(staged.partition) if previous else None
+            if previous and previous.run_id == run_id and entry and entry.files == (staged.file,):
+                return previous  # a retried commit of a version that is already live
+            if self.fs.get_file_info(f"{self.base}/{staged.file}").type.name == "NotFound":
+                raise FileNotFoundError(
+                    f"{self.spec.id}: staged file {staged.file} is gone (pruned as an orphan?): "
+                    "re-run the validate task before publishing"
+                )
             partitions = dict(previous.partitions) if previous else {}
             partitions[staged.partition] = PartitionEntry((staged.file,), staged.rows, staged.bytes)
             manifest = Manifest(
@@ -218,7 +231,12 @@ class ProductStore:
                 partitions=dict(sorted(partitions.items())),
             )
             self._write_manifest(manifest)
-            self._prune(self._retention())
+            try:  # the version is live: housekeeping must not fail the publication
+                self._prune(self._retention())
+            except OSError:
+                log.exception(
+                    "%s: pruning old versions failed; retried at the next publication", self.spec.id
+                )
         return manifest
 
     def publish(self, table: pa.Table, partition: str, schema_hash: str, run_id: str) -> Manifest:
@@ -269,8 +287,10 @@ class ProductStore:
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         """Serialise publishers of one product on local disks (DAGs also run one at a time)."""
-        if "://" in self.root:
-            yield
+        import pyarrow.fs as pafs
+
+        if not isinstance(self.fs, pafs.LocalFileSystem):
+            yield  # object stores: one publisher per product through the DAG's max_active_runs=1
             return
         import fcntl
 

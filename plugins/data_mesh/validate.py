@@ -396,8 +396,10 @@ def _gx_outcome(raw: dict[str, Any], restricted: set[str]) -> ExpectationOutcome
     counts = result.get("partial_unexpected_counts")
     values = [c.get("value") for c in counts] if counts else result.get("partial_unexpected_list") or []
     samples = [json_safe(v) for v in values[:MAX_SAMPLES]]
-    if restricted.intersection(columns):
+    observed = _small(result.get("observed_value")) if "unexpected_count" not in result else None
+    if restricted.intersection(columns):  # PII never leaves through a report, its XCom or lineage
         samples = [MASK if s is not None else None for s in samples]
+        observed = None if observed is None else MASK
     severity = str(config.get("severity") or "critical").lower()
     percent = result.get("unexpected_percent")
     return ExpectationOutcome(
@@ -410,5 +412,5 @@ def _gx_outcome(raw: dict[str, Any], restricted: set[str]) -> ExpectationOutcome
         unexpected_percent=None if percent is None else round(float(percent), 4),
         sample_values=samples,
         exception=_exception_message(raw.get("exception_info")),
-        observed_value=_small(result.get("observed_value")) if "unexpected_count" not in result else None,
+        observed_value=observed,
     )

@@ -120,3 +120,19 @@ def test_storage_root_can_be_any_fsspec_url():
     assert store.versions() == [1, 2]
     assert store.read_table(store.manifest()).num_rows == 4
     assert store.read_table(store.manifest(version=1)).num_rows == 3
+
+
+def test_commit_is_idempotent_and_refuses_a_vanished_file(store):
+    staged = store.stage(ads_rows("2026-11-01", 3), "2026-11-01")
+    first = store.commit(staged, "h", "run-1")
+    assert store.commit(staged, "h", "run-1").version == first.version == 1  # a retried publish task
+    gone = store.stage(ads_rows("2026-11-01", 4), "2026-11-01")
+    store.discard(gone)
+    with pytest.raises(FileNotFoundError, match="re-run the validate task"):
+        store.commit(gone, "h", "run-2")
+    assert store.versions() == [1]
+
+
+def test_naive_as_of_is_utc(store):
+    store.publish(ads_rows("2026-11-01", 3), "2026-11-01", "h", "run-1")
+    assert store.manifest(as_of=datetime.now(UTC).replace(tzinfo=None)).version == 1

@@ -1,6 +1,6 @@
 """Lineage in open standards: OpenLineage RunEvents for publications and consumer reads.
 
-    from data_mesh.lineage import emit_publication, emit_read
+from data_mesh.lineage import emit_publication, emit_read
 """
 
 from __future__ import annotations

@@ -302,7 +302,8 @@ def _create_transport(kind: str, target: str) -> Transport | None:
     if kind == "http":
         from openlineage.client.transport.http import HttpConfig, HttpTransport
 
-        return HttpTransport(HttpConfig(url=target, timeout=5.0))
+        # Emission happens inside tasks: one short attempt, never openlineage's default retries.
+        return HttpTransport(HttpConfig(url=target, timeout=2.0, retry={"total": 0}))
     raise ValueError(f"DATA_MESH_OPENLINEAGE_TRANSPORT must be file, http or none, not {kind!r}")
 
 

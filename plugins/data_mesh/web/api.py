@@ -13,11 +13,17 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 
 from data_mesh import catalog
-from data_mesh.catalog_view import iso, metadata_store, product_detail, product_summaries, serialise
+from data_mesh.catalog_view import (
+    iso,
+    may_read_restricted,
+    metadata_store,
+    product_detail,
+    product_summaries,
+    serialise,
+)
 
 router = APIRouter(tags=["data-mesh"])
 
-RESTRICTED_ROLES = frozenset({"admin", "op"})
 CHUNK = 1 << 20
 
 
@@ -152,13 +158,6 @@ def get_openlineage(product_id: str) -> dict[str, Any]:
     spec = catalog.get_product(product_id)
     events = product_events(spec.id, metadata_store())
     return {"product_id": spec.id, "events": events, "total": len(events)}
-
-
-def may_read_restricted(user: Any) -> bool:
-    """Airflow roles that may read restricted columns: admin and op (SimpleAuthManager or FAB)."""
-    roles = [getattr(user, "role", None)]
-    roles += [getattr(r, "name", r) for r in getattr(user, "roles", None) or ()]
-    return any(str(r).lower() in RESTRICTED_ROLES for r in roles if r)
 
 
 @router.get(

@@ -28,6 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from data_mesh import catalog
+from data_mesh.catalog_view import may_read_restricted
 from data_mesh.exceptions import AccessDenied, UnknownProductError, VersionNotFound
 from data_mesh.spec import ProductSpec
 
@@ -37,7 +38,6 @@ HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 TEMPLATES_DIR = HERE / "templates"
 STATIC_SUFFIXES = {".js", ".css", ".svg", ".png", ".ico", ".md", ".txt"}
-RESTRICTED_READER_ROLES = {"admin", "op"}
 SAMPLE_ROWS = 20
 MASK = "***"
 _DOMAIN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -91,11 +91,6 @@ _env.filters.update(
 
 
 # ---- who is looking ---------------------------------------------------------------------------
-
-
-def _may_read_restricted(user: Any) -> bool:
-    """SimpleAuthManager users carry one role; admin and op may see restricted (PII) columns."""
-    return str(getattr(user, "role", "") or "").lower() in RESTRICTED_READER_ROLES
 
 
 def _user_name(user: Any) -> str:
@@ -242,7 +237,7 @@ def _sample(spec: ProductSpec, user: Any) -> Sample:
     from data_mesh.reader import Principal, read_table
     from data_mesh.storage import ProductStore
 
-    allowed_pii = _may_read_restricted(user)
+    allowed_pii = may_read_restricted(user)
     masked = set() if allowed_pii else set(spec.restricted_columns)
     columns = [c for c in spec.column_names if c not in masked]
     try:
@@ -491,7 +486,7 @@ def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLRes
         events=events,
         usage=store.usage_by_consumer(spec.id),
         sample=sample,
-        may_read_restricted=_may_read_restricted(user),
+        may_read_restricted=may_read_restricted(user),
         charts_json=_json_script(charts),
         dag_url=f"/dags/{quote(spec.dag_id, safe='')}",
     )
