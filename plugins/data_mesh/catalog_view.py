@@ -129,17 +129,20 @@ def product_detail(product_id: str) -> dict[str, Any]:
     }
 
 
-def serialise(table: Any, fmt: str) -> bytes:
-    """A table as Parquet or CSV bytes."""
-    import pyarrow as pa
+def write_batches(schema: Any, batches: Any, fmt: str, sink: Any) -> int:
+    """Write record batches as Parquet or CSV into a binary file object, one batch in memory at a time.
 
-    sink = pa.BufferOutputStream()
-    if fmt == "csv":
-        import pyarrow.csv as pacsv
+    Returns the number of rows written.
+    """
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
 
-        pacsv.write_csv(table, sink)
-    else:
-        import pyarrow.parquet as pq
-
-        pq.write_table(table, sink)
-    return sink.getvalue().to_pybytes()
+    rows = 0
+    writer = pacsv.CSVWriter(sink, schema) if fmt == "csv" else pq.ParquetWriter(sink, schema)
+    try:
+        for batch in batches:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    finally:
+        writer.close()
+    return rows

@@ -79,8 +79,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"  inputs: {', '.join(d['inputs'])}")
     print("\nSchema:")
     cols = [
-        [c["name"], c["logical_type"], c["classification"], _key(c), c["description"]]
-        for c in d["columns"]
+        [c["name"], c["logical_type"], c["classification"], _key(c), c["description"]] for c in d["columns"]
     ]
     print(_table(cols, ["COLUMN", "TYPE", "CLASSIFICATION", "KEY", "DESCRIPTION"]))
     pubs = _store().list_publications(d["id"], limit=args.versions)
@@ -149,12 +148,12 @@ def cmd_openlineage(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from data_mesh.catalog_view import serialise
-    from data_mesh.reader import Principal, read_table
+    from data_mesh.catalog_view import write_batches
+    from data_mesh.reader import Principal, read_batches
 
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     principal = Principal(name=getpass.getuser(), kind="user")
-    result = read_table(
+    manifest, schema, batches = read_batches(
         args.product,
         principal,
         purpose="download with the CLI",
@@ -162,13 +161,12 @@ def cmd_download(args: argparse.Namespace) -> int:
         version=args.version,
         columns=columns,
     )
-    payload = serialise(result.table, args.format)
     if args.output == "-":
-        sys.stdout.buffer.write(payload)
+        write_batches(schema, batches, args.format, sys.stdout.buffer)
     else:
         with open(args.output, "wb") as handle:
-            handle.write(payload)
-        print(f"{args.product} v{result.manifest.version}: {result.table.num_rows} rows -> {args.output}")
+            rows = write_batches(schema, batches, args.format, handle)
+        print(f"{args.product} v{manifest.version}: {rows} rows -> {args.output}")
     return 0
 
 

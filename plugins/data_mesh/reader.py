@@ -8,6 +8,7 @@ metadata store. Consumers never open product paths themselves.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
@@ -16,6 +17,7 @@ from data_mesh import catalog
 from data_mesh.exceptions import AccessDenied
 from data_mesh.partition import PartitionWindow
 from data_mesh.policies import may_read
+from data_mesh.spec import ProductSpec
 from data_mesh.storage import Manifest, ProductStore
 
 if TYPE_CHECKING:
@@ -59,26 +61,58 @@ def read_table(
     columns: list[str] | None = None,
 ) -> ReadResult:
     """Read one version of a product as an Arrow table, after the access check; the read is recorded."""
+    spec, wanted, manifest, reason = _authorize(product_id, principal, columns, purpose, path, version, as_of)
+    store = ProductStore(spec)
+    partitions = None if window is None else [k for k in manifest.partitions if window.contains(k)]
+    table = store.read_table(manifest, partitions=partitions, columns=list(wanted))
+    _record(product_id, principal, manifest.version, wanted, table.num_rows, purpose, path, True, reason)
+    return ReadResult(table=table, manifest=manifest)
+
+
+def read_batches(
+    product_id: str,
+    principal: Principal,
+    *,
+    purpose: str,
+    path: AccessPath,
+    version: int | None = None,
+    columns: list[str] | None = None,
+) -> tuple[Manifest, pa.Schema, Iterator[pa.RecordBatch]]:
+    """A whole version as a stream of record batches (downloads): memory stays at one batch.
+
+    Access is checked and the read recorded (with the version's row count) before any data moves.
+    """
+    spec, wanted, manifest, reason = _authorize(product_id, principal, columns, purpose, path, version, None)
+    store = ProductStore(spec)
+    _record(product_id, principal, manifest.version, wanted, manifest.rows, purpose, path, True, reason)
+    return manifest, store.schema(list(wanted)), store.iter_batches(manifest, columns=list(wanted))
+
+
+def _authorize(
+    product_id: str,
+    principal: Principal,
+    columns: list[str] | None,
+    purpose: str,
+    path: AccessPath,
+    version: int | None,
+    as_of: datetime | None,
+) -> tuple[ProductSpec, tuple[str, ...], Manifest, str]:
+    """Check the access policy (a refusal is recorded and raised) and resolve the version to read."""
     spec = catalog.get_product(product_id)
     unknown = [c for c in columns or [] if c not in spec.column_names]
     if unknown:
         raise ValueError(f"{product_id} has no column(s) {unknown}; it has {list(spec.column_names)}")
     wanted = tuple(columns or spec.column_names)
-    store = ProductStore(spec)
     if principal.kind == "task":
         allowed, reason = may_read(spec, principal.domain, wanted)
     else:
         restricted = [c for c in wanted if c in spec.restricted_columns]
         allowed = not restricted or principal.may_read_restricted
         reason = "granted" if allowed else f"restricted columns {restricted} need the admin or op role"
-    manifest = store.manifest(version=version, as_of=as_of) if allowed else None
     if not allowed:
         _record(product_id, principal, None, wanted, 0, purpose, path, False, reason)
         raise AccessDenied(product_id, principal.name, reason)
-    partitions = None if window is None else [k for k in manifest.partitions if window.contains(k)]
-    table = store.read_table(manifest, partitions=partitions, columns=list(wanted))
-    _record(product_id, principal, manifest.version, wanted, table.num_rows, purpose, path, True, reason)
-    return ReadResult(table=table, manifest=manifest)
+    return spec, wanted, ProductStore(spec).manifest(version=version, as_of=as_of), reason
 
 
 def read_product(

@@ -166,21 +166,36 @@ class ProductStore:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from data_mesh.schema import arrow_schema
-
         wanted = (
             manifest.partitions
             if partitions is None
             else {k: v for k, v in manifest.partitions.items() if k in set(partitions)}
         )
         paths = [f"{self.base}/{f}" for entry in wanted.values() for f in entry.files]
-        schema = arrow_schema(self.spec)
-        if columns:
-            schema = pa.schema([schema.field(c) for c in columns])
+        schema = self.schema(columns)
         if not paths:
             return schema.empty_table()
         tables = [pq.read_table(p, filesystem=self.fs, columns=columns) for p in paths]
         return pa.concat_tables(tables, promote_options="permissive").cast(schema)
+
+    def schema(self, columns: list[str] | None = None) -> pa.Schema:
+        """The contract's Arrow schema, or the part of it `columns` names."""
+        import pyarrow as pa
+
+        from data_mesh.schema import arrow_schema
+
+        schema = arrow_schema(self.spec)
+        return pa.schema([schema.field(c) for c in columns]) if columns else schema
+
+    def iter_batches(self, manifest: Manifest, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """The version's rows, file by file and batch by batch, in the contract's types."""
+        import pyarrow.parquet as pq
+
+        schema = self.schema(columns)
+        for relative in manifest.files:
+            with self.fs.open_input_file(f"{self.base}/{relative}") as handle:
+                for batch in pq.ParquetFile(handle).iter_batches(batch_size=65_536, columns=columns):
+                    yield batch.select(schema.names).cast(schema)
 
     def file_paths(self, manifest: Manifest) -> list[str]:
         """Absolute paths/URLs of a version's files, for engines that read Parquet themselves."""

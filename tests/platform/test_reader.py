@@ -63,3 +63,17 @@ def test_bad_requests_name_the_problem(published):
         read_table("../../etc/passwd", reader, purpose="x")
     with pytest.raises(ValueError, match="no column"):
         read_table("marketing.ads_performance", reader, purpose="x", columns=["salary"])
+
+
+def test_batches_stream_a_version_in_the_asked_column_order(published):
+    from data_mesh.reader import read_batches
+
+    reader = Principal(name="analyst", kind="user")
+    manifest, schema, batches = read_batches(
+        "marketing.ads_performance", reader, purpose="export", path="cli", columns=["cost", "region"]
+    )
+    batches = list(batches)
+    assert schema.names == ["cost", "region"] and all(b.schema == schema for b in batches)
+    assert sum(b.num_rows for b in batches) == manifest.rows == 5
+    [event] = published.list_access_events(principal="analyst").items
+    assert event.allowed and event.rows == 5 and event.path == "cli"

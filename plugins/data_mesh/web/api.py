@@ -19,7 +19,7 @@ from data_mesh.catalog_view import (
     metadata_store,
     product_detail,
     product_summaries,
-    serialise,
+    write_batches,
 )
 
 router = APIRouter(tags=["data-mesh"])
@@ -172,11 +172,13 @@ def download_version(
     format: Literal["parquet", "csv"] = "parquet",
     columns: Annotated[str | None, Query(description="comma-separated columns; default all")] = None,
 ) -> StreamingResponse:
-    from data_mesh.reader import Principal, read_table
+    import tempfile
+
+    from data_mesh.reader import Principal, read_batches
 
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     principal = Principal(name=user.get_name(), kind="user", may_read_restricted=may_read_restricted(user))
-    result = read_table(
+    manifest, schema, batches = read_batches(
         product_id,
         principal,
         purpose=f"download v{version} as {format} through the API",
@@ -184,22 +186,29 @@ def download_version(
         version=version,
         columns=wanted,
     )
-    payload = serialise(result.table, format)
-    filename = f"{product_id}-v{result.manifest.version}.{format}"
-    media = "text/csv" if format == "csv" else "application/vnd.apache.parquet"
+    # Spooled to a temporary file (memory up to 16 MB, disk beyond), one record batch at a time,
+    # so a large product never sits whole in the api-server's memory.
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - closed by chunks()
+    rows = write_batches(schema, batches, format, spool)
+    size = spool.tell()
+    spool.seek(0)
 
     def chunks():
-        view = memoryview(payload)
-        for start in range(0, len(view), CHUNK):
-            yield bytes(view[start : start + CHUNK])
+        try:
+            while block := spool.read(CHUNK):
+                yield block
+        finally:
+            spool.close()
 
+    filename = f"{product_id}-v{manifest.version}.{format}"
+    media = "text/csv" if format == "csv" else "application/vnd.apache.parquet"
     return StreamingResponse(
         chunks(),
         media_type=media,
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
-            "Content-Length": str(len(payload)),
-            "X-Data-Mesh-Version": str(result.manifest.version),
-            "X-Data-Mesh-Rows": str(result.table.num_rows),
+            "Content-Length": str(size),
+            "X-Data-Mesh-Version": str(manifest.version),
+            "X-Data-Mesh-Rows": str(rows),
         },
     )
