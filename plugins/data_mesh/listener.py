@@ -124,6 +124,11 @@ def task_run_record(task_instance: Any, state: str, error: Any = None):
     )
 
 
+def _log_failure(future: Future) -> None:
+    if future.exception() is not None:
+        log.warning("data mesh: could not record a task run (no impact on the task): %s", future.exception())
+
+
 class DataMeshListener:
     """Registered by the plugin (an instance: Airflow ignores bare functions)."""
 
@@ -146,6 +151,9 @@ class DataMeshListener:
                 return
             record = task_run_record(task_instance, state, error)
             future = self._worker.submit(lambda: self._store().record_task_run(record))
+            if state == "running":  # the final record queues behind it and is waited for
+                future.add_done_callback(_log_failure)
+                return
             future.result(timeout=conf.listener_timeout_seconds())
         except FutureTimeout:
             log.warning(
