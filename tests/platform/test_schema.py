@@ -116,9 +116,7 @@ def test_conform_uncastable_pii_is_masked_and_dates_need_midnight():
     assert any(p.startswith("column n: 1 of 2") and "'***'" in p and "secret" not in p for p in problems)
 
 
-def test_conform_is_vectorised_on_a_million_rows():
-    import time
-
+def test_conform_handles_a_million_rows():
     import numpy as np
 
     n = 1_000_000
@@ -131,17 +129,13 @@ def test_conform_is_vectorised_on_a_million_rows():
         "items": np.arange(n, dtype="int64"),
         "gift": np.ones(n, dtype=bool),
     })
-    start = time.perf_counter()
-    table = conform(df, SPEC)
+    table = conform(df, SPEC)  # speed is measured by bench/publish.py, not here
     assert table.num_rows == n
-    assert time.perf_counter() - start < 2.0  # 7 columns: measured 0.3 s
 
     bad = df.head(100_000).copy()  # text numbers with one bad value take the (vectorised) slow path
     bad["amount"] = pd.array(["1.5"] * (len(bad) - 1) + ["oops"], dtype="str")
-    start = time.perf_counter()
     with pytest.raises(ContractViolation, match=r"column amount: 1 of 100000 .*\['oops'\]"):
         conform(bad, SPEC)
-    assert time.perf_counter() - start < 2.0
 
 
 def test_check_contract_clean_table():
