@@ -28,8 +28,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -37,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.fresh_process import measure
+from bench.fresh_process import measure, migrate_airflow_db
 
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get(
@@ -472,14 +470,7 @@ def main() -> dict:
         work = Path(tmp)
         (work / "dags").mkdir()
         env = _environment(work)
-        # Airflow's own DB (the JWT check looks revoked tokens up in it).
-        subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            cwd=REPO,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        migrate_airflow_db(env)  # the JWT check looks revoked tokens up in Airflow's DB
         results["sqlite"] = _child("sqlite", f"sqlite:///{work / 'metadata.db'}", env)
 
         database = f"bench_catalog_{uuid.uuid4().hex[:10]}"

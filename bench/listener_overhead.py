@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.fresh_process import measure
+from bench.fresh_process import measure, migrate_airflow_db
 
 REPO = Path(__file__).resolve().parents[1]
 DAG_ID = "sales__bench_listener"
@@ -129,13 +129,7 @@ def main() -> dict:
         (work / "dags").mkdir()
         (work / "dags" / f"{DAG_ID}.py").write_text(DAG_FILE)
         env = _environment(work)
-        subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"],
-            cwd=REPO,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        migrate_airflow_db(env)
         subprocess.run(  # the metadata store's schema, as on any running platform
             [sys.executable, "-c", "from data_mesh.store import MetadataStore; MetadataStore()"],
             cwd=REPO,

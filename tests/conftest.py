@@ -61,6 +61,24 @@ def demo_sources():
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def server():
+    """A demo source server of the test module's own: faults injected there never reach other modules."""
+    from demo.source_server import start_server
+
+    srv = start_server(port=0, seed=42, quiet=True)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def no_faults(server):
+    """Use with `pytest.mark.usefixtures("no_faults")`: every test starts and ends without faults."""
+    server.clear_faults()
+    yield
+    server.clear_faults()
+
+
 @pytest.fixture(scope="session")
 def airflow_db():
     """Airflow's own metadata DB (SQLite) for dag.test()."""

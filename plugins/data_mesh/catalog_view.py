@@ -129,6 +129,12 @@ def product_detail(product_id: str) -> dict[str, Any]:
     }
 
 
+def parse_columns(text: str | None) -> list[str] | None:
+    """A comma-separated column list (API query, CLI option); None means every column."""
+    columns = [c.strip() for c in (text or "").split(",") if c.strip()]
+    return columns or None
+
+
 def write_batches(schema: Any, batches: Any, fmt: str, sink: Any) -> int:
     """Write record batches as Parquet or CSV into a binary file object, one batch in memory at a time.
 

@@ -148,10 +148,10 @@ def cmd_openlineage(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from data_mesh.catalog_view import write_batches
+    from data_mesh.catalog_view import parse_columns, write_batches
     from data_mesh.reader import Principal, read_batches
 
-    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    columns = parse_columns(args.columns)
     principal = Principal(name=getpass.getuser(), kind="user")
     manifest, schema, batches = read_batches(
         args.product,

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 Status = Literal["fresh", "stale", "failing", "deprecated", "never published"]
-STATUSES: tuple[Status, ...] = ("fresh", "stale", "failing", "deprecated", "never published")
 
 
 def product_status(

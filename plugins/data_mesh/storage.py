@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from data_mesh import conf
 from data_mesh.exceptions import VersionNotFound
@@ -317,14 +317,3 @@ class ProductStore:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-
-def describe(manifest: Manifest) -> dict[str, Any]:
-    """A JSON-safe summary of a version (no row data)."""
-    return {
-        "product": manifest.product,
-        "version": manifest.version,
-        "published_at": manifest.published_at,
-        "rows": manifest.rows,
-        "partitions": len(manifest.partitions),
-        "schema_hash": manifest.schema_hash,
-    }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -22,19 +21,8 @@ WB_ERROR = [
     {"message": [{"id": "120", "key": "Invalid value", "value": "The provided parameter value is not valid"}]}
 ]
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[DemoSourceServer]:
-    srv = start_server(port=0, seed=42, quiet=True)
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(autouse=True)
-def no_faults(server: DemoSourceServer) -> Iterator[None]:
-    server.clear_faults()
-    yield
-    server.clear_faults()
+# `server` (tests/conftest.py) is this module's own demo server; faults are cleared around each test.
+pytestmark = pytest.mark.usefixtures("no_faults")
 
 
 def ads_page(url: str, page: int = 1, page_size: int = 500, day: str = DAY) -> requests.Response:

@@ -6,7 +6,6 @@ import json
 import logging
 import pickle
 import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from data_mesh.exceptions import DataMeshError, SourceError
 from data_mesh.fetch import ConnectionInfo, FetchResult, RetryPolicy, fetch_source, load_records
 from data_mesh.spec import Auth, HttpSource, Pagination
-from demo.source_server import DemoSourceServer, start_server
+from demo.source_server import DemoSourceServer
 
 DAY = "2026-11-22"
 VALUES = {"partition": DAY, "start": DAY, "end": "2026-11-23", "year": "2026"}
@@ -69,19 +68,8 @@ GDP = HttpSource(
     page_size=50,
 )
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[DemoSourceServer]:
-    srv = start_server(port=0, seed=42, quiet=True)
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(autouse=True)
-def no_faults(server: DemoSourceServer) -> Iterator[None]:
-    server.clear_faults()
-    yield
-    server.clear_faults()
+# `server` (tests/conftest.py) is this module's own demo server; faults are cleared around each test.
+pytestmark = pytest.mark.usefixtures("no_faults")
 
 
 @pytest.fixture()

@@ -55,6 +55,22 @@ def _matches(row: RowMapping, term: str) -> bool:
     return any(term in str(t).casefold() for t in texts)
 
 
+def _product_fields(row: RowMapping) -> dict[str, Any]:
+    """The columns every product record shares (summary and full record)."""
+    return {
+        "id": row["id"],
+        "domain": row["domain"],
+        "name": row["name"],
+        "owner": row["owner"],
+        "status": row["status"],
+        "version": row["version"],
+        "description": row["description"],
+        "tags": tuple(row["tags"] or ()),
+        "sla": dict(row["sla"] or {}),
+        "updated_at": row["updated_at"],
+    }
+
+
 class MetadataStore:
     """The platform's metadata store (its own database, never Airflow's).
 
@@ -266,16 +282,7 @@ class MetadataStore:
             rows = conn.execute(query).mappings().all()
         return [
             ProductSummary(
-                id=r["id"],
-                domain=r["domain"],
-                name=r["name"],
-                owner=r["owner"],
-                status=r["status"],
-                version=r["version"],
-                description=r["description"],
-                tags=tuple(r["tags"] or ()),
-                sla=dict(r["sla"] or {}),
-                updated_at=r["updated_at"],
+                **_product_fields(r),
                 latest_version=r["latest_version"],
                 latest_published_at=r["latest_published_at"],
                 latest_rows=r["latest_rows"],
@@ -294,20 +301,11 @@ class MetadataStore:
         if r is None:
             return None
         return ProductRecord(
-            id=r["id"],
-            domain=r["domain"],
-            name=r["name"],
-            owner=r["owner"],
-            status=r["status"],
-            version=r["version"],
-            description=r["description"],
-            tags=tuple(r["tags"] or ()),
-            sla=dict(r["sla"] or {}),
+            **_product_fields(r),
             access=dict(r["access"] or {}),
             columns=tuple(r["columns"] or ()),
             contract_path=r["contract_path"],
             contract=r["contract"],
-            updated_at=r["updated_at"],
         )
 
     # ------------------------------------------------------------------ publications

@@ -17,6 +17,7 @@ from data_mesh.catalog_view import (
     iso,
     may_read_restricted,
     metadata_store,
+    parse_columns,
     product_detail,
     product_summaries,
     write_batches,
@@ -176,7 +177,7 @@ def download_version(
 
     from data_mesh.reader import Principal, read_batches
 
-    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    wanted = parse_columns(columns)
     principal = Principal(name=user.get_name(), kind="user", may_read_restricted=may_read_restricted(user))
     manifest, schema, batches = read_batches(
         product_id,
