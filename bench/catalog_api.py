@@ -81,7 +81,7 @@ def _dag_id(product_id: str) -> str:
 def _insert(engine, table, rows: list[dict]) -> None:
     import sqlalchemy as sa
 
-    from data_mesh.store.engine import write_connection
+    from data_mesh.metadata.store.engine import write_connection
 
     for start in range(0, len(rows), CHUNK):
         with write_connection(engine) as conn:
@@ -89,11 +89,12 @@ def _insert(engine, table, rows: list[dict]) -> None:
 
 
 def _seed_products(engine, ids: list[str], rng: random.Random, now: datetime) -> None:
-    from data_mesh import catalog, recorder
-    from data_mesh.store import models as m
+    from data_mesh.contract import registry
+    from data_mesh.metadata.store import models as m
+    from data_mesh.pipeline import recorder
 
     # Products: the contracts through the real upsert (+ their lineage), the others in bulk.
-    specs = [catalog.get_product(p) for p in CONTRACT_PRODUCTS]
+    specs = [registry.get_product(p) for p in CONTRACT_PRODUCTS]
     recorder.register_products(specs)  # DATA_MESH_METADATA_URL is this store's URL
     columns = [
         {
@@ -135,7 +136,7 @@ def _seed_products(engine, ids: list[str], rng: random.Random, now: datetime) ->
 
 
 def _seed_lineage(engine, ids: list[str], now: datetime) -> int:
-    from data_mesh.store import models as m
+    from data_mesh.metadata.store import models as m
 
     # Lineage: chains + a neighbour chain, product->dag edges, a source for every chain head.
     edges = []
@@ -161,7 +162,7 @@ def _seed_lineage(engine, ids: list[str], now: datetime) -> int:
 
 
 def _seed_publications(engine, ids: list[str], rng: random.Random, now: datetime) -> int:
-    from data_mesh.store import models as m
+    from data_mesh.metadata.store import models as m
 
     # Publications (ids assigned here so that the inputs can point at them), inputs, validations.
     schema = [{"name": f"col_{k}", "type": "string", "nullable": k >= 3} for k in range(12)]
@@ -230,7 +231,7 @@ def _seed_publications(engine, ids: list[str], rng: random.Random, now: datetime
 
 
 def _seed_access_events(engine, ids: list[str], rng: random.Random, now: datetime) -> None:
-    from data_mesh.store import models as m
+    from data_mesh.metadata.store import models as m
 
     # Access events: 100k for each contract product, the rest spread over the others.
     others = [p for p in ids if p not in CONTRACT_PRODUCTS]
@@ -367,7 +368,7 @@ def run_backend(backend: str, url: str) -> dict[str, Any]:
     """Seed the store at `url`, then time every endpoint (this process is fresh)."""
     from fastapi.testclient import TestClient
 
-    from data_mesh.store import MetadataStore
+    from data_mesh.metadata.store import MetadataStore
     from data_mesh.web.app import create_app
 
     store = MetadataStore(url)  # migrates

@@ -58,7 +58,7 @@ def run_once() -> dict:
     from airflow.listeners.listener import get_listener_manager
     from airflow.sdk.listener import get_listener_manager as sdk_listener_manager
 
-    from data_mesh.listener import listener
+    from data_mesh.metadata.listener import listener
 
     managers = [get_listener_manager(), sdk_listener_manager()]
     registered = [m.pm.is_registered(listener) for m in managers]
@@ -131,7 +131,7 @@ def main() -> dict:
         env = _environment(work)
         migrate_airflow_db(env)
         subprocess.run(  # the metadata store's schema, as on any running platform
-            [sys.executable, "-c", "from data_mesh.store import MetadataStore; MetadataStore()"],
+            [sys.executable, "-c", "from data_mesh.metadata.store import MetadataStore; MetadataStore()"],
             cwd=REPO,
             env=env,
             check=True,
@@ -145,7 +145,7 @@ def main() -> dict:
                 runs[mode].append(_measure(env, mode == "on"))
 
         os.environ.setdefault("DATA_MESH_HOME", str(REPO))
-        from data_mesh.store import MetadataStore, dispose_engines
+        from data_mesh.metadata.store import MetadataStore, dispose_engines
 
         store = MetadataStore(env["DATA_MESH_METADATA_URL"])
         records = store.list_task_runs(dag_id=DAG_ID, limit=10_000)

@@ -56,8 +56,8 @@ def make_orders(rows: int):
             "items": rng.integers(1, 8, rows),
         }
     )
-    from data_mesh.catalog import get_product
-    from data_mesh.schema import arrow_schema
+    from data_mesh.contract.registry import get_product
+    from data_mesh.quality.conform import arrow_schema
 
     return pa.Table.from_pandas(
         frame, schema=arrow_schema(get_product("sales.customer_orders")), preserve_index=False
@@ -135,11 +135,11 @@ def run_case(case: str, data: Path) -> dict:
     import pyarrow.parquet as pq
 
     from data_mesh import conf
-    from data_mesh.catalog import get_product
-    from data_mesh.pipeline import check_and_stage
-    from data_mesh.schema import schema_hash
-    from data_mesh.storage import ProductStore
-    from data_mesh.validate import validate_table
+    from data_mesh.contract.registry import get_product
+    from data_mesh.pipeline.steps import check_and_stage
+    from data_mesh.quality.conform import schema_hash
+    from data_mesh.quality.expectations import validate_table
+    from data_mesh.storage.products import ProductStore
 
     spec = get_product("sales.customer_orders")
     suite = str(conf.expectations_folder() / spec.expectation_suite)

@@ -153,7 +153,7 @@ class Airflow:
 def product_dag_ids() -> tuple[list[str], list[str]]:
     """(producers scheduled on a clock, consumers scheduled on upstream Assets)."""
     sys.path.insert(0, str(REPO / "plugins"))
-    from data_mesh.catalog import load_products
+    from data_mesh.contract.registry import load_products
 
     specs = load_products().values()
     return [s.dag_id for s in specs if not s.inputs], [s.dag_id for s in specs if s.inputs]

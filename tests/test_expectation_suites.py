@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from data_mesh.exceptions import SuiteError
-from data_mesh.validate import load_suite
+from data_mesh.quality.expectations import load_suite
 
 SUITES = sorted((Path(__file__).resolve().parents[1] / "expectations").glob("*.json"))
 

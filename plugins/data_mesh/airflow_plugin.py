@@ -12,7 +12,7 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
-from data_mesh.listener import listener
+from data_mesh.metadata.listener import listener
 
 URL_PREFIX = "/data-mesh"
 

@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from data_mesh import catalog
+from data_mesh.contract import registry
 from data_mesh.exceptions import AccessDenied, UnknownProductError, VersionNotFound
 
 
 def _store():
-    from data_mesh.store import MetadataStore
+    from data_mesh.metadata.store import MetadataStore
 
     return MetadataStore()
 
@@ -47,7 +47,7 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
 
 
 def cmd_products(args: argparse.Namespace) -> int:
-    from data_mesh.catalog_view import product_summaries
+    from data_mesh.metadata.catalog import product_summaries
 
     products = product_summaries(args.search, args.domain)
     if not products:
@@ -66,7 +66,7 @@ def _key(column: dict[str, Any]) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from data_mesh.catalog_view import product_detail
+    from data_mesh.metadata.catalog import product_detail
 
     d = product_detail(args.product)
     print(f"{d['id']}  ({d['status']})")
@@ -105,7 +105,7 @@ def _print_tree(node: str, children: dict[str, list[str]], depth: int, prefix: s
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
-    spec = catalog.get_product(args.product)
+    spec = registry.get_product(args.product)
     graph = _store().lineage(spec.id, depth=args.depth)
     upstream: dict[str, list[str]] = {}
     downstream: dict[str, list[str]] = {}
@@ -128,7 +128,7 @@ def _yes(value: bool) -> str:
 
 def cmd_access(args: argparse.Namespace) -> int:
     if args.product:
-        catalog.get_product(args.product)
+        registry.get_product(args.product)
     page = _store().list_access_events(product_id=args.product, principal=args.principal, limit=args.limit)
     rows = [
         [_when(e.at), e.principal, e.product_id, e.version, e.path, _yes(e.allowed), e.rows, e.reason]
@@ -140,16 +140,16 @@ def cmd_access(args: argparse.Namespace) -> int:
 
 
 def cmd_openlineage(args: argparse.Namespace) -> int:
-    from data_mesh.lineage.openlineage import product_events
+    from data_mesh.metadata.openlineage import product_events
 
-    for event in product_events(catalog.get_product(args.product).id, _store()):
+    for event in product_events(registry.get_product(args.product).id, _store()):
         print(json.dumps(event, sort_keys=True))
     return 0
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from data_mesh.catalog_view import parse_columns, write_batches
-    from data_mesh.reader import Principal, read_batches
+    from data_mesh.governance.reader import Principal, read_batches
+    from data_mesh.metadata.catalog import parse_columns, write_batches
 
     columns = parse_columns(args.columns)
     principal = Principal(name=getpass.getuser(), kind="user")

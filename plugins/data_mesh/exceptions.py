@@ -60,7 +60,7 @@ class SuiteError(DataMeshError):
 class ValidationFailed(DataMeshError):
     """A product's data failed a critical expectation; `report` is the `ValidationReport`."""
 
-    def __init__(self, report) -> None:  # noqa: ANN001 - a data_mesh.validate.ValidationReport
+    def __init__(self, report) -> None:  # noqa: ANN001 - a data_mesh.quality.expectations.ValidationReport
         self.report = report
         super().__init__(report.summary_text())
 

@@ -13,8 +13,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from data_mesh.catalog import get_product
-from data_mesh.storage import ProductStore
+from data_mesh.contract.registry import get_product
+from data_mesh.storage.products import ProductStore
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = "2026-11-20"
@@ -132,7 +132,7 @@ def test_finance_reads_upstream_products(dagbag, producers_published):
     assert (frame["marketing_spend"] > 0).all() and (frame["order_revenue"] > 0).all()
     assert (frame["population"] > 1_000_000).all()
     assert frame["roas"].notna().all()
-    from data_mesh.store import MetadataStore
+    from data_mesh.metadata.store import MetadataStore
 
     reads = MetadataStore().list_access_events(principal=None, product_id="sales.customer_orders").items
     assert any("finance__monthly_revenue" in e.principal and e.allowed for e in reads)

@@ -38,8 +38,8 @@ def published(demo_sources, airflow_db):
     bag = DagBag(dag_folder=str(REPO / "dags"))
     for dag_id in ("sales__customer_orders", "marketing__ads_performance"):
         assert bag.get_dag(dag_id).test(run_conf={"partition": DAY}).state == "success", dag_id
-    from data_mesh.catalog import get_product
-    from data_mesh.storage import ProductStore
+    from data_mesh.contract.registry import get_product
+    from data_mesh.storage.products import ProductStore
 
     return ProductStore(get_product(ORDERS)).manifest().version
 

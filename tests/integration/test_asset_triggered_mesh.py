@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from data_mesh.catalog import get_product
-from data_mesh.storage import ProductStore
-from data_mesh.store import MetadataStore
+from data_mesh.contract.registry import get_product
+from data_mesh.metadata.store import MetadataStore
+from data_mesh.storage.products import ProductStore
 
 pytestmark = pytest.mark.integration
 

@@ -33,8 +33,8 @@ def mesh(airflow_server, mesh_published):
 @pytest.fixture(scope="module")
 def api_download(mesh) -> dict:
     """One governed read through the JSON API: the latest sales.customer_orders version as CSV, as admin."""
-    from data_mesh.catalog import get_product
-    from data_mesh.storage import ProductStore
+    from data_mesh.contract.registry import get_product
+    from data_mesh.storage.products import ProductStore
 
     version = ProductStore(get_product(PRODUCT)).versions()[-1]
     answer = requests.get(

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from data_mesh.catalog import contract_files, load_product, load_products
-from data_mesh.contract import load_contract
+from data_mesh.contract.odcs import load_contract
+from data_mesh.contract.registry import contract_files, load_product, load_products
 from data_mesh.exceptions import ContractError
 
 REPO = Path(__file__).resolve().parents[2]

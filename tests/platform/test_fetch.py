@@ -14,9 +14,9 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from data_mesh.contract.spec import Auth, HttpSource, Pagination
 from data_mesh.exceptions import DataMeshError, SourceError
-from data_mesh.fetch import ConnectionInfo, FetchResult, RetryPolicy, fetch_source, load_records
-from data_mesh.spec import Auth, HttpSource, Pagination
+from data_mesh.sources.http import ConnectionInfo, FetchResult, RetryPolicy, fetch_source, load_records
 from demo.source_server import DemoSourceServer
 
 DAY = "2026-11-22"
@@ -190,7 +190,7 @@ def test_user_agent_and_template_errors(server, conns, tmp_path: Path) -> None:
     source = HttpSource("ads", "x", ADS.endpoint, {"date": "{nope}"}, Pagination.PAGE_NUMBER, Auth.API_KEY)
     with pytest.raises(ValueError, match="nope"):
         fetch_source(source, conns["ads"], tmp_path, VALUES, policy=FAST)
-    from data_mesh.fetch import USER_AGENT
+    from data_mesh.sources.http import USER_AGENT
 
     assert USER_AGENT == "data-mesh/0.1"
 
@@ -204,7 +204,7 @@ def assert_no_secret(text: str) -> None:
 
 
 def test_wrong_credentials_fail_with_401(server, tmp_path: Path, caplog) -> None:
-    caplog.set_level(logging.DEBUG, logger="data_mesh.fetch")
+    caplog.set_level(logging.DEBUG, logger="data_mesh.sources.http")
     cases = [
         (ADS, ConnectionInfo(server.url, password="s3cr3t-value")),
         (ORDERS, ConnectionInfo(server.url, password="s3cr3t-value")),
@@ -242,7 +242,7 @@ def test_bad_parameter_400_names_it_and_is_not_retried(server, conns, tmp_path: 
 
 
 def test_rate_limit_is_retried_after_retry_after(server, conns, tmp_path: Path, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="data_mesh.fetch")
+    caplog.set_level(logging.INFO, logger="data_mesh.sources.http")
     server.set_fault("crm", "rate_limit", count=2, retry_after=1)  # capped to 0.01 s by the policy
     before = server.requests["crm"]
     result = fetch_source(CUSTOMERS, conns["crm"], tmp_path, VALUES, policy=FAST)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from data_mesh.exceptions import AccessDenied, UnknownProductError
-from data_mesh.reader import Principal, read_table
-from data_mesh.store import MetadataStore
+from data_mesh.governance.reader import Principal, read_table
+from data_mesh.metadata.store import MetadataStore
 from tests.platform.test_storage import ads_rows
 
 
@@ -14,8 +14,8 @@ from tests.platform.test_storage import ads_rows
 def published(tmp_path, monkeypatch):
     monkeypatch.setenv("DATA_MESH_STORAGE_ROOT", str(tmp_path / "products"))
     monkeypatch.setenv("DATA_MESH_METADATA_URL", f"sqlite:///{tmp_path / 'meta.db'}")
-    from data_mesh.catalog import get_product
-    from data_mesh.storage import ProductStore
+    from data_mesh.contract.registry import get_product
+    from data_mesh.storage.products import ProductStore
 
     ProductStore(get_product("marketing.ads_performance")).publish(
         ads_rows("2026-11-01", 5), "2026-11-01", "h", "r"
@@ -35,12 +35,12 @@ def test_task_read_is_recorded(published):
 def test_restricted_columns_need_a_grant(published, monkeypatch):
     from dataclasses import replace
 
-    from data_mesh import catalog
-    from data_mesh.spec import Access
+    from data_mesh.contract import registry
+    from data_mesh.contract.spec import Access
 
-    spec = catalog.get_product("marketing.ads_performance")
+    spec = registry.get_product("marketing.ads_performance")
     guarded = replace(spec, access=Access(readers=("finance",)))
-    monkeypatch.setattr(catalog, "get_product", lambda product_id: guarded)
+    monkeypatch.setattr(registry, "get_product", lambda product_id: guarded)
     outsider = Principal.for_task("hr__headcount", "transform", "hr")
     with pytest.raises(AccessDenied, match="hr.*not among the readers"):
         read_table("marketing.ads_performance", outsider, purpose="curiosity")
@@ -66,7 +66,7 @@ def test_bad_requests_name_the_problem(published):
 
 
 def test_batches_stream_a_version_in_the_asked_column_order(published):
-    from data_mesh.reader import read_batches
+    from data_mesh.governance.reader import read_batches
 
     reader = Principal(name="analyst", kind="user")
     manifest, schema, batches = read_batches(

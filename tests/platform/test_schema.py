@@ -8,9 +8,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from data_mesh.contract.spec import Access, Column, Partitioning, ProductSpec, Sla
 from data_mesh.exceptions import ContractViolation, DataMeshError
-from data_mesh.schema import arrow_schema, check_contract, conform, schema_hash
-from data_mesh.spec import Access, Column, Partitioning, ProductSpec, Sla
+from data_mesh.quality.conform import arrow_schema, check_contract, conform, schema_hash
 
 
 def make_spec(*columns: Column, name: str = "customer_orders") -> ProductSpec:

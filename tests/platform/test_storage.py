@@ -10,11 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from data_mesh.catalog import get_product
+from data_mesh.contract.registry import get_product
+from data_mesh.contract.spec import Sla
 from data_mesh.exceptions import VersionNotFound
-from data_mesh.schema import arrow_schema
-from data_mesh.spec import Sla
-from data_mesh.storage import ProductStore
+from data_mesh.quality.conform import arrow_schema
+from data_mesh.storage.products import ProductStore
 
 
 def ads_rows(day: str, n: int) -> pa.Table:

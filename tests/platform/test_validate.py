@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from data_mesh.contract.spec import Access, Column, Partitioning, ProductSpec, Sla
 from data_mesh.exceptions import ContractViolation, ValidationFailed
-from data_mesh.schema import conform
-from data_mesh.spec import Access, Column, Partitioning, ProductSpec, Sla
-from data_mesh.validate import ExpectationOutcome, ValidationReport, validate_table
+from data_mesh.quality.conform import conform
+from data_mesh.quality.expectations import ExpectationOutcome, ValidationReport, validate_table
 
 EXPECTATIONS = Path(__file__).resolve().parents[2] / "expectations"
 REGIONS = ["NA", "EMEA", "APAC", "LATAM"]

@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from data_mesh.catalog import get_product
-from data_mesh.store import AccessEvent, MetadataStore, PublicationRecord, ValidationRecord, dispose_engines
+from data_mesh.contract.registry import get_product
+from data_mesh.metadata.store import (
+    AccessEvent,
+    MetadataStore,
+    PublicationRecord,
+    ValidationRecord,
+    dispose_engines,
+)
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from data_mesh.listener import DataMeshListener, is_mesh_dag
-from data_mesh.store import MetadataStore
+from data_mesh.metadata.listener import DataMeshListener, is_mesh_dag
+from data_mesh.metadata.store import MetadataStore
 
 
 def _managers():
@@ -35,7 +35,7 @@ def register():
 
 
 def _plugin_listener_registered() -> bool:
-    from data_mesh.listener import listener
+    from data_mesh.metadata.listener import listener
 
     return any(m.pm.is_registered(listener) for m in _managers())
 
@@ -77,7 +77,7 @@ def make_dag(dag_id: str, fail: bool = False, folder=None):
 
 def _listener(register):
     """The plugin's listener when the plugins folder was loaded, else a fresh instance registered here."""
-    from data_mesh.listener import listener
+    from data_mesh.metadata.listener import listener
 
     return listener if _plugin_listener_registered() else register(DataMeshListener())
 

@@ -10,9 +10,9 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from data_mesh.catalog import get_product
-from data_mesh.lineage import openlineage as ol
-from data_mesh.store import AccessEvent, PublicationRecord
+from data_mesh.contract.registry import get_product
+from data_mesh.metadata import openlineage as ol
+from data_mesh.metadata.store import AccessEvent, PublicationRecord
 
 # The official schemas live in shared/ beside the checkout (as in CI).
 SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "openlineage-spec" / "spec"

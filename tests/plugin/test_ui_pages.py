@@ -15,7 +15,7 @@ from airflow.api_fastapi.core_api.security import get_user
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from data_mesh.catalog import get_product
+from data_mesh.contract.registry import get_product
 from data_mesh.web import ui
 
 EMAILS = ["ann@example.com", "bob@example.com", "cyd@example.com"]
@@ -24,7 +24,7 @@ EMAILS = ["ann@example.com", "bob@example.com", "cyd@example.com"]
 @pytest.fixture
 def stores(tmp_path, monkeypatch):
     """Empty product and metadata stores of this test only."""
-    from data_mesh.store import dispose_engines
+    from data_mesh.metadata.store import dispose_engines
 
     monkeypatch.setenv("DATA_MESH_STORAGE_ROOT", str(tmp_path / "products"))
     monkeypatch.setenv("DATA_MESH_METADATA_URL", f"sqlite:///{tmp_path / 'metadata.db'}")
@@ -37,9 +37,9 @@ def published(stores):
     """sales.customer_orders published twice (v1, v2) with validations, lineage and one API read."""
     import pyarrow as pa
 
-    from data_mesh.schema import arrow_schema, schema_hash
-    from data_mesh.storage import ProductStore
-    from data_mesh.store import AccessEvent, MetadataStore, PublicationRecord, ValidationRecord
+    from data_mesh.metadata.store import AccessEvent, MetadataStore, PublicationRecord, ValidationRecord
+    from data_mesh.quality.conform import arrow_schema, schema_hash
+    from data_mesh.storage.products import ProductStore
 
     spec = get_product("sales.customer_orders")
     schema = arrow_schema(spec)
@@ -155,7 +155,7 @@ def test_catalog_search_by_owner(stores):
 
 
 def test_viewer_sees_restricted_columns_masked_and_the_read_is_audited(published):
-    from data_mesh.store import MetadataStore
+    from data_mesh.metadata.store import MetadataStore
 
     page = client_as("viewer").get("/ui/products/sales.customer_orders")
     assert page.status_code == 200
@@ -269,7 +269,7 @@ def test_pages_and_static_files_need_a_login():
 
 
 def test_lineage_layout_is_left_to_right():
-    from data_mesh.store import LineageEdge
+    from data_mesh.metadata.store import LineageEdge
 
     edges = [
         LineageEdge("source", "api:/a", "product", "x.a"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from data_mesh.store import AccessEvent, MetadataStore
+from data_mesh.metadata.store import AccessEvent, MetadataStore
 
 PG_ENV = "DATA_MESH_TEST_POSTGRES_URL"
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from _store_testing import PG_ENV, postgres_error
 from sqlalchemy.engine import make_url
 
-from data_mesh.store import MetadataStore, dispose_engines
+from data_mesh.metadata.store import MetadataStore, dispose_engines
 
 BACKENDS = ["sqlite", "postgresql"]
 

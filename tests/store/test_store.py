@@ -1,4 +1,4 @@
-"""Tests of `data_mesh.store`: round trips, search, lineage, paging, migrations, concurrency."""
+"""Tests of `data_mesh.metadata.store`: round trips, search, lineage, paging, migrations, concurrency."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from _store_testing import PG_ENV, postgres_error, start_store, write_access_events
 from sqlalchemy.exc import IntegrityError
 
-from data_mesh.spec import Access, Column, Partitioning, ProductSpec, Sla
-from data_mesh.store import (
+from data_mesh.contract.spec import Access, Column, Partitioning, ProductSpec, Sla
+from data_mesh.metadata.store import (
     AccessEvent,
     LineageEdge,
     LineageNode,
@@ -28,9 +28,9 @@ from data_mesh.store import (
     get_engine,
     migrate,
 )
-from data_mesh.store import engine as engine_module
-from data_mesh.store.engine import create_store_engine, current_revision
-from data_mesh.store.models import ALEMBIC_VERSION_TABLE
+from data_mesh.metadata.store import engine as engine_module
+from data_mesh.metadata.store.engine import create_store_engine, current_revision
+from data_mesh.metadata.store.models import ALEMBIC_VERSION_TABLE
 
 T0 = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
 WORKERS = 8
@@ -537,7 +537,7 @@ def test_models_match_migrations(store: MetadataStore):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from data_mesh.store.models import metadata
+    from data_mesh.metadata.store.models import metadata
 
     with store.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"version_table": ALEMBIC_VERSION_TABLE})
@@ -587,7 +587,7 @@ def test_engine_cache_is_per_process(sqlite_url: str):
 
 def test_import_is_cheap():
     code = (
-        "import sys, data_mesh.store;"
+        "import sys, data_mesh.metadata.store;"
         "heavy = ('alembic', 'pandas', 'pyarrow', 'great_expectations', 'numpy');"
         "heavy = [m for m in heavy if m in sys.modules];"
         "print(','.join(heavy))"

@@ -12,8 +12,8 @@ from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 
-from data_mesh import catalog
-from data_mesh.catalog_view import (
+from data_mesh.contract import registry
+from data_mesh.metadata.catalog import (
     iso,
     may_read_restricted,
     metadata_store,
@@ -48,9 +48,9 @@ def list_versions(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    from data_mesh.storage import ProductStore
+    from data_mesh.storage.products import ProductStore
 
-    spec = catalog.get_product(product_id)
+    spec = registry.get_product(product_id)
     available = set(ProductStore(spec).versions())
     items = [
         {**p.to_dict(), "available": p.version in available}
@@ -67,7 +67,7 @@ def list_versions(
 
 @router.get("/products/{product_id}/lineage", summary="Upstream and downstream lineage up to `depth` hops")
 def get_lineage(product_id: str, depth: Annotated[int, Query(ge=1, le=10)] = 1) -> dict[str, Any]:
-    spec = catalog.get_product(product_id)
+    spec = registry.get_product(product_id)
     return {"product_id": spec.id, "depth": depth, **metadata_store().lineage(spec.id, depth=depth).to_dict()}
 
 
@@ -114,7 +114,7 @@ def _task_stats(runs: list) -> dict[str, dict[str, Any]]:
 
 @router.get("/products/{product_id}/metrics", summary="Task runs of its DAG and rows per publication")
 def get_metrics(product_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
-    spec = catalog.get_product(product_id)
+    spec = registry.get_product(product_id)
     store = metadata_store()
     runs = store.list_task_runs(dag_id=spec.dag_id, limit=limit)
     publications = list(reversed(store.list_publications(spec.id, limit=limit)))
@@ -139,7 +139,7 @@ def get_metrics(product_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 2
 
 @router.get("/products/{product_id}/quality", summary="Validation history (oldest first) and pass rate")
 def get_quality(product_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    spec = catalog.get_product(product_id)
+    spec = registry.get_product(product_id)
     history = metadata_store().quality_history(spec.id, limit=limit)
     passed = sum(1 for v in history if v.success)
     return {
@@ -154,9 +154,9 @@ def get_quality(product_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 1
 
 @router.get("/products/{product_id}/openlineage", summary="The product's OpenLineage RunEvents")
 def get_openlineage(product_id: str) -> dict[str, Any]:
-    from data_mesh.lineage.openlineage import product_events
+    from data_mesh.metadata.openlineage import product_events
 
-    spec = catalog.get_product(product_id)
+    spec = registry.get_product(product_id)
     events = product_events(spec.id, metadata_store())
     return {"product_id": spec.id, "events": events, "total": len(events)}
 
@@ -175,7 +175,7 @@ def download_version(
 ) -> StreamingResponse:
     import tempfile
 
-    from data_mesh.reader import Principal, read_batches
+    from data_mesh.governance.reader import Principal, read_batches
 
     wanted = parse_columns(columns)
     principal = Principal(name=user.get_name(), kind="user", may_read_restricted=may_read_restricted(user))

@@ -27,10 +27,10 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from data_mesh import catalog
-from data_mesh.catalog_view import may_read_restricted
+from data_mesh.contract import registry
+from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import AccessDenied, UnknownProductError, VersionNotFound
-from data_mesh.spec import ProductSpec
+from data_mesh.metadata.catalog import may_read_restricted
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def _user_name(user: Any) -> str:
 
 
 def _store():
-    from data_mesh.store import MetadataStore
+    from data_mesh.metadata.store import MetadataStore
 
     return MetadataStore()
 
@@ -116,7 +116,7 @@ _STATUS_REASON = {
 
 
 def _health(line: dict[str, Any]) -> dict[str, str]:
-    """The product's status (from `data_mesh.health`, via the shared catalog view) and a sentence why."""
+    """The product's status (`metadata.health`, via the catalog view) and a sentence why."""
     latency = (line.get("sla") or {}).get("latency_hours")
     reason = _STATUS_REASON[line["status"]].format(sla=f"{latency:g}" if latency is not None else "?")
     if line["status"] == "fresh" and latency is None:
@@ -130,9 +130,9 @@ def _search_text(spec: ProductSpec) -> str:
 
 def _product_rows(search: str | None = None, domain: str | None = None) -> list[dict[str, Any]]:
     """Catalog lines (the same ones the JSON API serves) with each product's spec and health."""
-    from data_mesh.catalog_view import product_summaries
+    from data_mesh.metadata.catalog import product_summaries
 
-    specs = catalog.load_products()
+    specs = registry.load_products()
     return [
         {
             "spec": specs[line["id"]],
@@ -146,7 +146,7 @@ def _product_rows(search: str | None = None, domain: str | None = None) -> list[
 
 def _versions(spec: ProductSpec, publications: dict[int, Any]) -> list[dict[str, Any]]:
     """Kept versions, newest first, from the product store's manifests (rows and bytes of each version)."""
-    from data_mesh.storage import ProductStore
+    from data_mesh.storage.products import ProductStore
 
     store = ProductStore(spec)
     rows = []
@@ -171,7 +171,7 @@ def _versions(spec: ProductSpec, publications: dict[int, Any]) -> list[dict[str,
 
 
 def _partition_end(spec: ProductSpec, key: str) -> datetime | None:
-    from data_mesh.partition import parse_partition
+    from data_mesh.contract.partition import parse_partition
 
     try:
         window = parse_partition(spec.partitioning.granularity, key)
@@ -233,9 +233,9 @@ def _cell(value: Any) -> str:
 
 def _sample(spec: ProductSpec, user: Any) -> Sample:
     """The first rows of the newest partition of the latest version, read as the user (path "ui")."""
-    from data_mesh.partition import parse_partition
-    from data_mesh.reader import Principal, read_table
-    from data_mesh.storage import ProductStore
+    from data_mesh.contract.partition import parse_partition
+    from data_mesh.governance.reader import Principal, read_table
+    from data_mesh.storage.products import ProductStore
 
     allowed_pii = may_read_restricted(user)
     masked = set() if allowed_pii else set(spec.restricted_columns)
@@ -442,7 +442,7 @@ def catalog_page(request: Request, user: GetUserDep, q: str = "") -> HTMLRespons
         title="Data products",
         q=q,
         domains=dict(sorted(domains.items())),
-        total=len(catalog.load_products()),
+        total=len(registry.load_products()),
         shown=len(rows),
     )
 
@@ -460,7 +460,7 @@ def domain_page(request: Request, user: GetUserDep, domain: str) -> HTMLResponse
 def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLResponse:
     """Everything about one product: contract, schema, versions, quality, freshness, lineage, usage."""
     try:
-        spec = catalog.get_product(product_id)
+        spec = registry.get_product(product_id)
     except UnknownProductError:
         return _not_found(request, user, "data product", product_id)
     store = _store()

@@ -45,12 +45,12 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.serde import Serde
 
 from data_mesh import conf
-from data_mesh.spec import ProductSpec
+from data_mesh.contract.spec import ProductSpec
 
 if TYPE_CHECKING:
     from openlineage.client.transport import Transport
 
-    from data_mesh.store import AccessEvent, MetadataStore, PublicationRecord
+    from data_mesh.metadata.store import AccessEvent, MetadataStore, PublicationRecord
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def _uuid(*parts: object) -> str:
 
 def dataset_address(spec: ProductSpec) -> tuple[str, str]:
     """(namespace, name) of a product's dataset, from its storage URI."""
-    from data_mesh.storage import ProductStore
+    from data_mesh.storage.products import ProductStore
 
     uri = ProductStore(spec).uri
     scheme, _, rest = uri.partition("://")
@@ -78,10 +78,10 @@ def dataset_address(spec: ProductSpec) -> tuple[str, str]:
 
 
 def _product_address(product_id: str) -> tuple[str, str]:
-    from data_mesh import catalog
+    from data_mesh.contract import registry
 
     try:
-        return dataset_address(catalog.get_product(product_id))
+        return dataset_address(registry.get_product(product_id))
     except Exception:  # an upstream that left the catalog still appears, by id
         return conf.openlineage_namespace(), product_id
 
@@ -233,9 +233,9 @@ def _consumer_job_name(principal: str) -> str:
 
 def build_read_event(event: AccessEvent, spec: ProductSpec | None = None) -> RunEvent:
     """The COMPLETE event of a consuming task's read of a product."""
-    from data_mesh import catalog
+    from data_mesh.contract import registry
 
-    spec = spec or catalog.get_product(event.product_id)
+    spec = spec or registry.get_product(event.product_id)
     ns, name = dataset_address(spec)
     facets: dict[str, Any] = {
         "schema": _schema_facet(spec, columns=event.columns),
@@ -263,10 +263,10 @@ def product_events(
     product_id: str, store: MetadataStore | None = None, limit: int = 500
 ) -> list[dict[str, Any]]:
     """Every event of a product rebuilt from the metadata store (publications and task reads), by time."""
-    from data_mesh import catalog
-    from data_mesh.store import MetadataStore
+    from data_mesh.contract import registry
+    from data_mesh.metadata.store import MetadataStore
 
-    spec = catalog.get_product(product_id)
+    spec = registry.get_product(product_id)
     store = store or MetadataStore()
     events = [build_publication_event(spec, p) for p in store.list_publications(product_id, limit=limit)]
     reads = store.list_access_events(product_id=product_id, path="task", allowed=True, limit=limit).items

@@ -33,8 +33,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
 
+from data_mesh.contract.spec import Auth, HttpSource, Pagination
 from data_mesh.exceptions import SourceError
-from data_mesh.spec import Auth, HttpSource, Pagination
 
 if TYPE_CHECKING:
     import pandas

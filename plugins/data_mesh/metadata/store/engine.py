@@ -33,7 +33,7 @@ from .models import ALEMBIC_VERSION_TABLE
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-_PG_LOCK_KEY = zlib.crc32(b"data_mesh.store.migrations")  # fits a signed bigint
+_PG_LOCK_KEY = zlib.crc32(b"data_mesh.metadata.store.migrations")  # fits a signed bigint
 _WRITE_OPTION = "data_mesh_write"
 
 _lock = threading.RLock()

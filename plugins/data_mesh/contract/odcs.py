@@ -13,8 +13,7 @@ from typing import Any
 
 import yaml
 
-from data_mesh.exceptions import ContractError
-from data_mesh.spec import (
+from data_mesh.contract.spec import (
     Access,
     Auth,
     Column,
@@ -24,6 +23,7 @@ from data_mesh.spec import (
     ProductSpec,
     Sla,
 )
+from data_mesh.exceptions import ContractError
 
 CONTRACT_SUFFIX = ".odcs.yaml"
 _LOGICAL_TYPES = {"string", "date", "timestamp", "number", "integer", "boolean"}

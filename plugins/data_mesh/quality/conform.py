@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from data_mesh.spec import Column, ProductSpec
+    from data_mesh.contract.spec import Column, ProductSpec
 
 MAX_SAMPLES = 5
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from data_mesh import catalog
+from data_mesh.contract import registry
+from data_mesh.contract.partition import PartitionWindow
+from data_mesh.contract.policies import may_read
+from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import AccessDenied
-from data_mesh.partition import PartitionWindow
-from data_mesh.policies import may_read
-from data_mesh.spec import ProductSpec
-from data_mesh.storage import Manifest, ProductStore
+from data_mesh.storage.products import Manifest, ProductStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,7 +98,7 @@ def _authorize(
     as_of: datetime | None,
 ) -> tuple[ProductSpec, tuple[str, ...], Manifest, str]:
     """Check the access policy (a refusal is recorded and raised) and resolve the version to read."""
-    spec = catalog.get_product(product_id)
+    spec = registry.get_product(product_id)
     unknown = [c for c in columns or [] if c not in spec.column_names]
     if unknown:
         raise ValueError(f"{product_id} has no column(s) {unknown}; it has {list(spec.column_names)}")
@@ -153,8 +153,8 @@ def _record(
     reason: str,
 ) -> None:
     """Every read is audited; a read that cannot be recorded does not happen."""
-    from data_mesh.lineage import emit_read
-    from data_mesh.store import AccessEvent, MetadataStore
+    from data_mesh.metadata.openlineage import emit_read
+    from data_mesh.metadata.store import AccessEvent, MetadataStore
 
     event = AccessEvent(
         principal=principal.name,

@@ -11,17 +11,17 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from data_mesh.spec import ProductSpec
+from data_mesh.contract.spec import ProductSpec
 
 if TYPE_CHECKING:
-    from data_mesh.pipeline import RunInfo
-    from data_mesh.storage import Manifest
+    from data_mesh.pipeline.steps import RunInfo
+    from data_mesh.storage.products import Manifest
 
 log = logging.getLogger(__name__)
 
 
 def _store():
-    from data_mesh.store import MetadataStore
+    from data_mesh.metadata.store import MetadataStore
 
     return MetadataStore()
 
@@ -56,7 +56,7 @@ def register_products(specs: list[ProductSpec]) -> None:
 def validation(
     spec: ProductSpec, run: RunInfo, partition: str, report: Any, quarantine_path: str | None
 ) -> None:
-    from data_mesh.store import ValidationRecord
+    from data_mesh.metadata.store import ValidationRecord
 
     _store().record_validation(
         ValidationRecord(
@@ -77,8 +77,8 @@ def validation(
 def publication(
     spec: ProductSpec, run: RunInfo, manifest: Manifest, validated: dict, duration_s: float
 ) -> None:
-    from data_mesh.lineage import emit_publication
-    from data_mesh.store import PublicationRecord
+    from data_mesh.metadata.openlineage import emit_publication
+    from data_mesh.metadata.store import PublicationRecord
 
     register_products([spec])
     entry = manifest.partitions[manifest.changed_partition]

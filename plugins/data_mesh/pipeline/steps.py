@@ -17,17 +17,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from data_mesh import conf, recorder
-from data_mesh.partition import PartitionWindow, parse_partition
-from data_mesh.reader import Principal, read_table
-from data_mesh.spec import ProductSpec
+from data_mesh import conf
+from data_mesh.contract.partition import PartitionWindow, parse_partition
+from data_mesh.contract.spec import ProductSpec
+from data_mesh.governance.reader import Principal, read_table
+from data_mesh.pipeline import recorder
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from data_mesh.fetch import FetchResult
-    from data_mesh.storage import ProductStore
+    from data_mesh.sources.http import FetchResult
+    from data_mesh.storage.products import ProductStore
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class TransformContext:
         """
         import pandas as pd
 
-        from data_mesh.fetch import load_records
+        from data_mesh.sources.http import load_records
 
         if name not in self.fetched:
             raise KeyError(f"{self.spec.id} declares no source {name!r}; it has {sorted(self.fetched)}")
@@ -98,7 +99,7 @@ class TransformContext:
 
 def fetch(spec: ProductSpec, window: PartitionWindow, run: RunInfo, connections: dict[str, Any]) -> dict:
     """Pull every source of the product to staging; `connections` maps conn_id -> ConnectionInfo."""
-    from data_mesh.fetch import fetch_source
+    from data_mesh.sources.http import fetch_source
 
     folder = staging_dir(spec, run)
     if folder.exists():
@@ -117,7 +118,7 @@ def fetch(spec: ProductSpec, window: PartitionWindow, run: RunInfo, connections:
 
 def transform(spec: ProductSpec, run: RunInfo, fetched: dict) -> dict:
     """Run the domain's transform; stage its output as Parquet exactly as it came out."""
-    from data_mesh.fetch import FetchResult
+    from data_mesh.sources.http import FetchResult
 
     window = parse_partition(spec.partitioning.granularity, fetched["partition"])
     results = {name: FetchResult(**_tuples(raw)) for name, raw in fetched["sources"].items()}
@@ -140,7 +141,7 @@ def check_and_stage(table: pa.Table, spec: ProductSpec, store: ProductStore, par
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from data_mesh.validate import validate_table
+    from data_mesh.quality.expectations import validate_table
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage") as pool:
         staging = pool.submit(store.stage, table, partition)
@@ -161,9 +162,9 @@ def validate(spec: ProductSpec, run: RunInfo, transformed: dict) -> dict:
     import pyarrow.parquet as pq
 
     from data_mesh.exceptions import ContractViolation, ValidationFailed
-    from data_mesh.schema import conform, schema_hash
-    from data_mesh.storage import ProductStore
-    from data_mesh.validate import ValidationReport
+    from data_mesh.quality.conform import conform, schema_hash
+    from data_mesh.quality.expectations import ValidationReport
+    from data_mesh.storage.products import ProductStore
 
     partition = transformed["partition"]
     frame = pq.read_table(transformed["staged"]).to_pandas()
@@ -191,7 +192,7 @@ def validate(spec: ProductSpec, run: RunInfo, transformed: dict) -> dict:
 
 def publish(spec: ProductSpec, run: RunInfo, validated: dict) -> dict:
     """Commit the staged partition as the product's next version; returns the Asset event extra."""
-    from data_mesh.storage import ProductStore, StagedPartition
+    from data_mesh.storage.products import ProductStore, StagedPartition
 
     started = time.monotonic()
     staged = StagedPartition(**validated["staged_partition"])

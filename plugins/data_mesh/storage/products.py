@@ -27,8 +27,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from data_mesh import conf
+from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import VersionNotFound
-from data_mesh.spec import ProductSpec
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -182,7 +182,7 @@ class ProductStore:
         """The contract's Arrow schema, or the part of it `columns` names."""
         import pyarrow as pa
 
-        from data_mesh.schema import arrow_schema
+        from data_mesh.quality.conform import arrow_schema
 
         schema = arrow_schema(self.spec)
         return pa.schema([schema.field(c) for c in columns]) if columns else schema

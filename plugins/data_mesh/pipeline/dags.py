@@ -12,11 +12,12 @@ from typing import Any
 from airflow.sdk import DAG, Asset, Param, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from data_mesh import catalog, conf
+from data_mesh import conf
+from data_mesh.contract import registry
+from data_mesh.contract.policies import may_read
+from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import ContractError
-from data_mesh.policies import may_read
-from data_mesh.spec import ProductSpec
-from data_mesh.storage import ProductStore
+from data_mesh.storage.products import ProductStore
 
 START_DATE = datetime(2026, 1, 1)
 
@@ -35,7 +36,7 @@ def _inputs(spec: ProductSpec) -> list[ProductSpec]:
     """Upstream products, checked at parse time: they exist and grant this domain read access."""
     upstreams = []
     for upstream_id in spec.inputs:
-        upstream = catalog.get_product(upstream_id)
+        upstream = registry.get_product(upstream_id)
         allowed, reason = may_read(upstream, spec.domain)
         if not allowed:
             raise ContractError(spec.contract_path, "customProperties.inputs", f"{upstream_id}: {reason}")
@@ -87,7 +88,7 @@ def build_product_dag(spec: ProductSpec) -> DAG:
 
 
 def _run(context: dict[str, Any]) -> Any:
-    from data_mesh.pipeline import RunInfo
+    from data_mesh.pipeline.steps import RunInfo
 
     ti = context["ti"]
     return RunInfo(dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id)
@@ -99,15 +100,15 @@ def _fetch_task(spec: ProductSpec):
         """Pull every source of the product over HTTP into the run's staging folder."""
         from airflow.sdk import BaseHook
 
-        from data_mesh import pipeline
-        from data_mesh.fetch import ConnectionInfo
-        from data_mesh.partition import resolve_partition
+        from data_mesh.contract.partition import resolve_partition
+        from data_mesh.pipeline import steps
+        from data_mesh.sources.http import ConnectionInfo
 
         window = resolve_partition(spec.partitioning.granularity, context)
         connections = {
             s.conn_id: ConnectionInfo.from_airflow(BaseHook.get_connection(s.conn_id)) for s in spec.sources
         }
-        return pipeline.fetch(spec, window, _run(context), connections)
+        return steps.fetch(spec, window, _run(context), connections)
 
     return fetch
 
@@ -116,9 +117,9 @@ def _transform_task(spec: ProductSpec):
     @task(task_id="transform")
     def transform(fetched: dict, **context: Any) -> dict:
         """Run the domain's transform code; upstream products are read through the governed reader."""
-        from data_mesh import pipeline
+        from data_mesh.pipeline import steps
 
-        return pipeline.transform(spec, _run(context), fetched)
+        return steps.transform(spec, _run(context), fetched)
 
     return transform
 
@@ -127,9 +128,9 @@ def _validate_task(spec: ProductSpec):
     @task(task_id="validate", retries=0)  # bad data does not get better by retrying
     def validate(transformed: dict, **context: Any) -> dict:
         """Check the contract's schema and the GX suite; quarantine the batch on failure."""
-        from data_mesh import pipeline
+        from data_mesh.pipeline import steps
 
-        return pipeline.validate(spec, _run(context), transformed)
+        return steps.validate(spec, _run(context), transformed)
 
     return validate
 
@@ -138,9 +139,9 @@ def _publish_task(spec: ProductSpec, asset: Asset):
     @task(task_id="publish", outlets=[asset])
     def publish(validated: dict, **context: Any) -> dict:
         """Publish the partition as the product's next version and emit the Asset event."""
-        from data_mesh import pipeline
+        from data_mesh.pipeline import steps
 
-        extra = pipeline.publish(spec, _run(context), validated)
+        extra = steps.publish(spec, _run(context), validated)
         context["outlet_events"][asset].extra = extra
         return extra
 
@@ -149,4 +150,4 @@ def _publish_task(spec: ProductSpec, asset: Asset):
 
 def build_domain_dags(domain: str) -> dict[str, DAG]:
     """Every product DAG of a domain, keyed by dag_id (a DAG file puts them in its globals)."""
-    return {spec.dag_id: build_product_dag(spec) for spec in catalog.load_products(domain).values()}
+    return {spec.dag_id: build_product_dag(spec) for spec in registry.load_products(domain).values()}

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from data_mesh.spec import ProductSpec
+from data_mesh.contract.spec import ProductSpec
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 _PII_NAMES = re.compile(r"(e_?mail|phone|ssn|birth|first_?name|last_?name|address|iban)", re.IGNORECASE)

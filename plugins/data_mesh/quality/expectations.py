@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from data_mesh.exceptions import SuiteError
-from data_mesh.schema import MAX_SAMPLES, SchemaViolation, check_contract, json_safe
+from data_mesh.quality.conform import MAX_SAMPLES, SchemaViolation, check_contract, json_safe
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from great_expectations.core import ExpectationSuite
 
-    from data_mesh.spec import ProductSpec
+    from data_mesh.contract.spec import ProductSpec
 
 log = logging.getLogger(__name__)
 

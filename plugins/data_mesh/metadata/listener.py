@@ -94,7 +94,7 @@ def _state(value: Any) -> str | None:
 
 def task_run_record(task_instance: Any, state: str, error: Any = None):
     """The values of one task try, read defensively (core and Task SDK task instances differ)."""
-    from data_mesh.store import TaskRunRecord
+    from data_mesh.metadata.store import TaskRunRecord
 
     start = _as_utc(getattr(task_instance, "start_date", None))
     end = _as_utc(getattr(task_instance, "end_date", None))
@@ -139,7 +139,7 @@ class DataMeshListener:
     def _store(self) -> Any:
         if self._store_factory is not None:
             return self._store_factory()
-        from data_mesh.store import MetadataStore
+        from data_mesh.metadata.store import MetadataStore
 
         return MetadataStore()
 

@@ -29,7 +29,7 @@ from .records import (
 )
 
 if TYPE_CHECKING:
-    from data_mesh.spec import ProductSpec
+    from data_mesh.contract.spec import ProductSpec
 
 
 def _columns_json(spec: ProductSpec) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """The platform's metadata store: its own database (SQLite file by default, PostgreSQL by URL).
 
-    from data_mesh.store import MetadataStore
+    from data_mesh.metadata.store import MetadataStore
     store = MetadataStore()            # data_mesh.conf.metadata_url(), migrated on first use
     store.record_access(AccessEvent(...))
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from data_mesh import catalog
-from data_mesh.health import product_status
-from data_mesh.spec import ProductSpec
+from data_mesh.contract import registry
+from data_mesh.contract.spec import ProductSpec
+from data_mesh.metadata.health import product_status
 
 RESTRICTED_READER_ROLES = frozenset({"admin", "op"})
 
@@ -23,7 +23,7 @@ def may_read_restricted(user: Any) -> bool:
 
 
 def metadata_store():
-    from data_mesh.store import MetadataStore
+    from data_mesh.metadata.store import MetadataStore
 
     return MetadataStore()
 
@@ -41,7 +41,7 @@ def _matches(spec: ProductSpec, term: str) -> bool:
 
 def product_summaries(search: str | None = None, domain: str | None = None) -> list[dict[str, Any]]:
     """Catalog lines: every product of the contracts, with its latest publication and its health."""
-    specs = catalog.load_products()
+    specs = registry.load_products()
     latest = {s.id: s for s in metadata_store().list_products(ids=specs)}
     term = (search or "").strip().casefold()
     lines = []
@@ -74,7 +74,7 @@ def product_summaries(search: str | None = None, domain: str | None = None) -> l
 
 
 def product_detail(product_id: str) -> dict[str, Any]:
-    spec = catalog.get_product(product_id)
+    spec = registry.get_product(product_id)
     store = metadata_store()
     publication = store.get_publication(spec.id)
     validations = store.quality_history(spec.id, limit=1)

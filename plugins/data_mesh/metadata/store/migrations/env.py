@@ -1,6 +1,6 @@
 """Alembic environment of the metadata store.
 
-Normally run through `data_mesh.store.engine.migrate`, which passes an open connection in
+Normally run through `data_mesh.metadata.store.engine.migrate`, which passes an open connection in
 `config.attributes["connection"]` (and holds the cross-process migration lock). Without one (a
 developer running alembic by hand) it connects to `sqlalchemy.url` or `data_mesh.conf.metadata_url()`.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from data_mesh.store.models import ALEMBIC_VERSION_TABLE, metadata
+from data_mesh.metadata.store.models import ALEMBIC_VERSION_TABLE, metadata
 
 config = context.config
 

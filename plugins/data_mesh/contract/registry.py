@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from data_mesh import conf
-from data_mesh.contract import CONTRACT_SUFFIX, load_contract
+from data_mesh.contract.odcs import CONTRACT_SUFFIX, load_contract
+from data_mesh.contract.policies import check_mesh, check_product
+from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import ContractError, UnknownProductError
-from data_mesh.policies import check_mesh, check_product
-from data_mesh.spec import ProductSpec
 
 _cache: dict[Path, tuple[float, ProductSpec]] = {}
 

@@ -1,1 +1,0 @@
-"""Alembic migrations of the metadata store (applied by `data_mesh.store.engine.migrate`)."""
