@@ -592,7 +592,7 @@ def test_import_is_cheap():
         "heavy = [m for m in heavy if m in sys.modules];"
         "print(','.join(heavy))"
     )
-    plugins = Path(__file__).resolve().parents[2] / "plugins"
+    plugins = Path(__file__).resolve().parents[4] / "plugins"
     out = subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, "PYTHONPATH": str(plugins)},

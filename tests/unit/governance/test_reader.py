@@ -7,7 +7,7 @@ import pytest
 from data_mesh.exceptions import AccessDenied, UnknownProductError
 from data_mesh.governance.reader import Principal, read_table
 from data_mesh.metadata.store import MetadataStore
-from tests.platform.test_storage import ads_rows
+from tests.unit.storage.test_products import ads_rows
 
 
 @pytest.fixture

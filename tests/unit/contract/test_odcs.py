@@ -12,7 +12,7 @@ from data_mesh.contract.odcs import load_contract
 from data_mesh.contract.registry import contract_files, load_product, load_products
 from data_mesh.exceptions import ContractError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ORDERS = REPO / "domains" / "sales" / "customer_orders.odcs.yaml"
 
 

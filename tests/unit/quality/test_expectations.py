@@ -14,7 +14,7 @@ from data_mesh.exceptions import ContractViolation, ValidationFailed
 from data_mesh.quality.conform import conform
 from data_mesh.quality.expectations import ExpectationOutcome, ValidationReport, validate_table
 
-EXPECTATIONS = Path(__file__).resolve().parents[2] / "expectations"
+EXPECTATIONS = Path(__file__).resolve().parents[3] / "expectations"
 REGIONS = ["NA", "EMEA", "APAC", "LATAM"]
 
 

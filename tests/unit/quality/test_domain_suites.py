@@ -10,7 +10,7 @@ import pytest
 from data_mesh.exceptions import SuiteError
 from data_mesh.quality.expectations import load_suite
 
-SUITES = sorted((Path(__file__).resolve().parents[1] / "expectations").glob("*.json"))
+SUITES = sorted((Path(__file__).resolve().parents[3] / "expectations").glob("*/*.json"))
 
 
 def test_the_folder_has_the_products_suites():
