@@ -6,9 +6,12 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 
 from data_mesh.contract.registry import get_product
@@ -19,6 +22,8 @@ from data_mesh.metadata.store import (
     ValidationRecord,
     dispose_engines,
 )
+from data_mesh.storage.arrow import arrow_schema
+from data_mesh.storage.products import ProductStore
 
 
 @pytest.fixture(scope="module")
@@ -27,21 +32,23 @@ def env(tmp_path_factory):
     url = f"sqlite:///{folder / 'metadata.db'}"
     store = MetadataStore(url)
     now = datetime.now(UTC)
+    today = now.date().isoformat()  # orders: today's partition, fresh under any latency SLA
+    old_month = (now - timedelta(days=90)).strftime("%Y-%m")  # revenue: a month long past, stale
     for product_id in ("sales.customer_orders", "marketing.ads_performance", "finance.monthly_revenue"):
         spec = get_product(product_id)
         store.upsert_product(spec, Path(spec.contract_path).read_text())
     orders = get_product("sales.customer_orders")
     for version in (1, 2):
         store.record_publication(PublicationRecord(
-            product_id=orders.id, version=version, partition="2026-11-20", rows=100 * version, bytes=4096,
+            product_id=orders.id, version=version, partition=today, rows=100 * version, bytes=4096,
             files=1, dag_id=orders.dag_id, run_id=f"manual__{version}", task_id="publish",
             published_at=now - timedelta(hours=3 - version), validation_success=True,
             validation_summary={"results": [{"expectation_type": "expect_column_values_to_not_be_null",
                                              "column": "order_id", "success": True}]},
         ))
-    store.record_validation(ValidationRecord(product_id=orders.id, success=True, partition="2026-11-20"))
+    store.record_validation(ValidationRecord(product_id=orders.id, success=True, partition=today))
     store.record_publication(PublicationRecord(
-        product_id="finance.monthly_revenue", version=1, partition="2026-11", rows=4,
+        product_id="finance.monthly_revenue", version=1, partition=old_month, rows=4,
         published_at=now - timedelta(days=90), inputs=(("sales.customer_orders", 2),),
     ))
     store.add_lineage_edge("source", "sales_crm_api:/crm/v1/orders", "product", "sales.customer_orders")
@@ -67,7 +74,7 @@ def test_products_lists_health(env):
     assert out.returncode == 0, out.stderr
     lines = {line.split()[0]: line for line in out.stdout.splitlines()[2:]}
     assert "fresh" in lines["sales.customer_orders"]
-    assert "stale" in lines["finance.monthly_revenue"]  # 90 days old, the SLA is far shorter
+    assert "stale" in lines["finance.monthly_revenue"]  # data 90 days old, the SLA is far shorter
     assert "never published" in lines["marketing.ads_performance"]
     searched = cli(env, "products", "--search", "EMAIL")
     assert searched.returncode == 0
@@ -114,7 +121,86 @@ def test_unknown_product_exits_2(env, args):
     assert "unknown data product" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_download_is_governed(env):
-    out = cli(env, "download", "sales.customer_orders")
-    assert out.returncode in (3, 4)  # restricted columns are refused before anything is read
+def orders_rows(n: int) -> pa.Table:
+    spec = get_product("sales.customer_orders")
+    day = date(2026, 11, 20)
+    rows = {
+        "order_id": [f"o-{i:03d}" for i in range(n)],
+        "order_date": [day] * n,
+        "order_ts": [datetime(2026, 11, 20, 9, i, tzinfo=UTC) for i in range(n)],
+        "customer_id": [f"c-{i}" for i in range(n)],
+        "customer_email": [f"buyer{i}@example.com" for i in range(n)],
+        "customer_country": ["FRA"] * n,
+        "region": ["EMEA", "NA"] * (n // 2) + ["EMEA"] * (n % 2),
+        "status": ["placed"] * n,
+        "amount": [10.0 * (i + 1) for i in range(n)],
+        "currency": ["USD"] * n,
+        "items": [i + 1 for i in range(n)],
+    }
+    return pa.Table.from_pydict(rows, schema=arrow_schema(spec))
+
+
+@pytest.fixture
+def download_env(tmp_path):
+    """Two real versions of sales.customer_orders in product storage (3 rows, then 4), own store."""
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    root = tmp_path / "products"
+    store = ProductStore(get_product("sales.customer_orders"), root=str(root))
+    store.publish(orders_rows(3), "2026-11-20", "h", "manual__1")
+    store.publish(orders_rows(4), "2026-11-20", "h", "manual__2")  # re-run replaces the partition
+    dispose_engines()
+    return {**os.environ, "DATA_MESH_METADATA_URL": url, "DATA_MESH_STORAGE_ROOT": str(root),
+            "DATA_MESH_OPENLINEAGE_TRANSPORT": "none"}
+
+
+def cli_events(env) -> list[AccessEvent]:
+    store = MetadataStore(env["DATA_MESH_METADATA_URL"])
+    try:
+        return store.list_access_events(product_id="sales.customer_orders").items
+    finally:
+        dispose_engines()
+
+
+def test_download_of_restricted_columns_is_denied(download_env, tmp_path):
+    target = tmp_path / "out.csv"
+    out = cli(download_env, "download", "sales.customer_orders", "-o", str(target))
+    assert out.returncode == 3, out.stderr  # 3 = access denied
+    assert "access denied" in out.stderr and "customer_email" in out.stderr
     assert "Traceback" not in out.stderr
+    assert not target.exists()  # refused before anything is read or written
+    [event] = cli_events(download_env)
+    assert not event.allowed and event.path == "cli" and event.rows == 0
+    assert "customer_email" in event.columns
+
+
+COLUMNS = ["order_id", "region", "amount"]
+
+
+def test_download_of_unrestricted_columns_writes_the_published_rows(download_env, tmp_path):
+    target = tmp_path / "out.parquet"
+    out = cli(download_env, "download", "sales.customer_orders", "--columns", ",".join(COLUMNS),
+              "--format", "parquet", "-o", str(target))
+    assert out.returncode == 0, out.stderr
+    assert f"sales.customer_orders v2: 4 rows -> {target}" in out.stdout
+    written = pq.read_table(target)
+    assert written.column_names == COLUMNS
+    assert written.to_pylist() == orders_rows(4).select(COLUMNS).to_pylist()
+    [event] = cli_events(download_env)
+    assert event.allowed and event.path == "cli" and event.version == 2 and event.rows == 4
+    assert list(event.columns) == COLUMNS
+
+
+def test_download_of_an_older_version_as_csv(download_env, tmp_path):
+    target = tmp_path / "v1.csv"
+    out = cli(download_env, "download", "sales.customer_orders", "--version", "1", "--columns",
+              "order_id,items", "-o", str(target))
+    assert out.returncode == 0, out.stderr
+    written = pacsv.read_csv(target)
+    assert written.column_names == ["order_id", "items"]
+    assert written.to_pylist() == orders_rows(3).select(["order_id", "items"]).to_pylist()
+
+
+def test_download_of_a_missing_version_exits_4(download_env):
+    out = cli(download_env, "download", "sales.customer_orders", "--version", "9", "--columns", "order_id")
+    assert out.returncode == 4, out.stderr
+    assert "no version 9" in out.stderr and "Traceback" not in out.stderr

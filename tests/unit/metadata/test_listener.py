@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -132,18 +133,59 @@ class _BrokenStore:
         raise RuntimeError("metadata store is down")
 
 
-class _SlowStore:
+class _BlockedStore:
+    """A store whose calls hang until the test releases them (at most STUCK_S, so nothing hangs forever)."""
+
+    STUCK_S = 20.0
+    release = threading.Event()
+    started = 0
+    finished = 0
+
     def record_task_run(self, record):
-        time.sleep(3)
+        type(self).started += 1
+        type(self).release.wait(timeout=self.STUCK_S)
+        type(self).finished += 1
+
+
+class _TimedListener(DataMeshListener):
+    """Notes how long each hook kept the task waiting, and how many store calls had finished by then."""
+
+    def __init__(self, store_factory) -> None:
+        super().__init__(store_factory=store_factory)
+        self.hooks: list[tuple[str, float, int]] = []
+
+    def _record(self, task_instance, state, error=None) -> None:
+        started = time.monotonic()
+        super()._record(task_instance, state, error)
+        self.hooks.append((state, time.monotonic() - started, _BlockedStore.finished))
+
+
+TIMEOUT_S = 0.2
 
 
 def test_a_failing_or_slow_store_does_not_harm_the_task(airflow_db, register, monkeypatch, tmp_path):
-    monkeypatch.setenv("DATA_MESH_LISTENER_TIMEOUT_SECONDS", "0.2")
+    """The running record is never waited for; the final record is waited for at most the timeout."""
+    monkeypatch.setenv("DATA_MESH_LISTENER_TIMEOUT_SECONDS", str(TIMEOUT_S))
+    _BlockedStore.release.clear()
+    _BlockedStore.started = _BlockedStore.finished = 0
     register(DataMeshListener(store_factory=_BrokenStore))
-    register(DataMeshListener(store_factory=_SlowStore))
-    started = time.monotonic()
-    run = make_dag(f"sales__broken_{uuid.uuid4().hex[:6]}", folder=tmp_path).test()
+    timed = register(_TimedListener(store_factory=_BlockedStore))
+    try:
+        run = make_dag(f"sales__broken_{uuid.uuid4().hex[:6]}", folder=tmp_path).test()
+    finally:
+        _BlockedStore.release.set()
     assert run.state == "success"
     assert _BrokenStore.calls >= 2  # running + success of each task reached the store
-    # 2 tasks x 2 hooks x a 0.2 s bounded wait, far below the 3 s the slow store takes per call
-    assert time.monotonic() - started < 30
+    # 2 tasks x (running, success); every hook returned while the first store call still hung
+    assert [state for state, _, _ in timed.hooks] == ["running", "success"] * 2
+    assert all(finished == 0 for _, _, finished in timed.hooks), timed.hooks
+    for state, waited, _ in timed.hooks:
+        if state == "success":  # waited for its record, but no longer than the timeout (+ scheduling)
+            assert TIMEOUT_S <= waited < TIMEOUT_S + 2.0, timed.hooks
+        else:  # handed to the background thread, not waited for
+            assert waited < 2.0, timed.hooks
+    # released, the queued records all reach the store in the end (none is dropped)
+    deadline = time.monotonic() + 30
+    while _BlockedStore.finished < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _BlockedStore.started == _BlockedStore.finished == 4

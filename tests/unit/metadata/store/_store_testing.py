@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import os
+
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from data_mesh.metadata.store import AccessEvent, MetadataStore
 
 PG_ENV = "DATA_MESH_TEST_POSTGRES_URL"
+PG_DEFAULT_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+def postgres_target() -> tuple[str, bool]:
+    """(URL, required): env DATA_MESH_TEST_POSTGRES_URL when set (then an unreachable server is a
+    failure), else the local default (then an unreachable server is a skip)."""
+    url = os.environ.get(PG_ENV)
+    return (url, True) if url else (PG_DEFAULT_URL, False)
+
+
+def postgres_unreachable(url: str, required: bool, error: str) -> str:
+    """The message of a skip (not required) or of a failure (required); a password is masked."""
+    url = make_url(url).render_as_string(hide_password=True)
+    if required:
+        return f"{PG_ENV} is set but PostgreSQL at {url} is unreachable: {error}"
+    first_line = error.strip().splitlines()[0]
+    return f"no PostgreSQL at {url} ({first_line}); set {PG_ENV} to require another server"
 
 
 def postgres_error(url: str) -> str | None:

@@ -1,20 +1,20 @@
 """Fixtures of the metadata-store tests: every `store` test runs on SQLite and on PostgreSQL.
 
-PostgreSQL comes from env DATA_MESH_TEST_POSTGRES_URL (CI:
-postgresql+psycopg2://postgres@127.0.0.1:5432/test). Unset: the postgresql params are skipped.
-Set but unreachable: they fail. Each test gets its own schema (dropped afterwards), selected
+PostgreSQL comes from env DATA_MESH_TEST_POSTGRES_URL, by default
+postgresql+psycopg2://postgres@127.0.0.1:5432/test. Env unset and no server at the default: the
+postgresql params are skipped (the reason names the URL). Env set (CI) but unreachable: they
+fail. Each test gets its own schema (dropped afterwards), selected
 through `search_path` in the URL so that spawned processes see the same schema.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from _store_testing import PG_ENV, postgres_error
+from _store_testing import postgres_error, postgres_target, postgres_unreachable
 from sqlalchemy.engine import make_url
 
 from data_mesh.metadata.store import MetadataStore, dispose_engines
@@ -24,12 +24,13 @@ BACKENDS = ["sqlite", "postgresql"]
 
 @pytest.fixture(scope="session")
 def pg_base_url() -> str:
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(f"{PG_ENV} is not set")
+    url, required = postgres_target()
     error = postgres_error(url)
     if error:
-        pytest.fail(f"{PG_ENV} is set but PostgreSQL is unreachable: {error}", pytrace=False)
+        message = postgres_unreachable(url, required, error)
+        if required:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     return url
 
 

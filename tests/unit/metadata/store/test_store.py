@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from _store_testing import PG_ENV, postgres_error, start_store, write_access_events
+from _store_testing import (
+    postgres_error,
+    postgres_target,
+    postgres_unreachable,
+    start_store,
+    write_access_events,
+)
 from sqlalchemy.exc import IntegrityError
 
 from data_mesh.contract.spec import Access, Column, Partitioning, ProductSpec, Sla
@@ -604,12 +610,20 @@ def test_import_is_cheap():
 
 
 def test_postgres_reachable_when_configured():
-    """With DATA_MESH_TEST_POSTGRES_URL set, an unreachable server is a failure, never a skip."""
-    url = os.environ.get(PG_ENV)
-    if not url:
-        pytest.skip(f"{PG_ENV} is not set")
+    """With DATA_MESH_TEST_POSTGRES_URL set, an unreachable server is a failure, never a skip;
+    unset, only a missing server at the default URL is a skip."""
+    url, required = postgres_target()
     error = postgres_error(url)
-    assert error is None, f"{PG_ENV} is set but PostgreSQL is unreachable: {error}"
+    if error and not required:
+        pytest.skip(postgres_unreachable(url, required, error))
+    assert error is None, postgres_unreachable(url, required, error)
+
+
+def test_postgres_target(monkeypatch):
+    monkeypatch.delenv("DATA_MESH_TEST_POSTGRES_URL", raising=False)
+    assert postgres_target() == ("postgresql+psycopg2://postgres@127.0.0.1:5432/test", False)
+    monkeypatch.setenv("DATA_MESH_TEST_POSTGRES_URL", "postgresql+psycopg2://u@db:6543/x")
+    assert postgres_target() == ("postgresql+psycopg2://u@db:6543/x", True)
 
 
 # ---------------------------------------------------------------------------- concurrency
