@@ -57,7 +57,7 @@ def make_orders(rows: int):
         }
     )
     from data_mesh.contract.registry import get_product
-    from data_mesh.quality.conform import arrow_schema
+    from data_mesh.storage.arrow import arrow_schema
 
     return pa.Table.from_pandas(
         frame, schema=arrow_schema(get_product("sales.customer_orders")), preserve_index=False
@@ -135,10 +135,11 @@ def run_case(case: str, data: Path) -> dict:
     import pyarrow.parquet as pq
 
     from data_mesh import conf
+    from data_mesh.contract.partition import parse_partition
     from data_mesh.contract.registry import get_product
     from data_mesh.pipeline.steps import check_and_stage
-    from data_mesh.quality.conform import schema_hash
-    from data_mesh.quality.expectations import validate_table
+    from data_mesh.quality.evaluate import evaluate as validate_table
+    from data_mesh.storage.arrow import schema_hash
     from data_mesh.storage.products import ProductStore
 
     spec = get_product("sales.customer_orders")
@@ -161,7 +162,8 @@ def run_case(case: str, data: Path) -> dict:
                 hand_written(table, Path(tmp))
             else:
                 store = ProductStore(spec, root=tmp)
-                report, staged = check_and_stage(table, spec, store, "2026-11-20")
+                window = parse_partition("day", "2026-11-20")
+                report, staged = check_and_stage(table, spec, store, window)
                 assert staged is not None, report.summary_text()
                 store.commit(staged, schema_hash(table.schema), "bench")
             seconds = time.perf_counter() - started

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from data_mesh.pipeline.steps import TransformContext
+    from data_mesh import TransformContext
 
 REVENUE_ACCOUNT = "4000"
 NOT_REVENUE = ["cancelled", "returned"]

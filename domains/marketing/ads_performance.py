@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from data_mesh.pipeline.steps import TransformContext
+    from data_mesh import TransformContext
 
 FIELDS = [
     "date",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from data_mesh.pipeline.steps import TransformContext
+    from data_mesh import TransformContext
 
 TERRITORIES = Path(__file__).with_name("territories.csv")
 ORDER_FIELDS = ["id", "created_at", "customer_id", "status", "total.amount", "total.currency", "line_items"]

@@ -148,7 +148,8 @@ def cmd_openlineage(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from data_mesh.governance.reader import Principal, read_batches
+    from data_mesh.governance.access import Principal
+    from data_mesh.governance.reader import read_batches
     from data_mesh.metadata.catalog import parse_columns, write_batches
 
     columns = parse_columns(args.columns)

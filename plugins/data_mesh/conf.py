@@ -84,6 +84,11 @@ def openlineage_namespace() -> str:
     return _env("DATA_MESH_OPENLINEAGE_NAMESPACE", "data-mesh")
 
 
+def max_retry_after_seconds() -> float:
+    """Longest `Retry-After` a source may ask for before the fetch fails instead of waiting (seconds)."""
+    return float(_env("DATA_MESH_MAX_RETRY_AFTER_SECONDS", "300"))
+
+
 def task_retries() -> int:
     """Airflow retries of a product's fetch and publish tasks (validation is never retried)."""
     return int(_env("DATA_MESH_TASK_RETRIES", "2"))

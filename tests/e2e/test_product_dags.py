@@ -15,22 +15,7 @@ import pytest
 
 from data_mesh.contract.registry import get_product
 from data_mesh.storage.products import ProductStore
-
-REPO = Path(__file__).resolve().parents[2]
-DAY = "2026-11-20"
-MONTH = "2026-11"
-
-
-@pytest.fixture(scope="module")
-def dagbag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(REPO / "dags"))
-
-
-def run_dag(dagbag, dag_id: str, partition: str):
-    dag = dagbag.dags.get(dag_id)
-    return dag.test(run_conf={"partition": partition})
+from tests.e2e.conftest import DAY, MONTH, REPO, run_dag
 
 
 def latest_asset_extra(dag_id: str) -> dict:
@@ -74,15 +59,6 @@ def test_dag_files_parse_without_heavy_imports():
     env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr
-
-
-@pytest.fixture(scope="module")
-def producers_published(dagbag, demo_sources, airflow_db):
-    demo_sources.clear_faults()
-    for dag_id in ("marketing__ads_performance", "sales__customer_orders"):
-        run = run_dag(dagbag, dag_id, DAY)
-        assert run.state == "success", dag_id
-    return True
 
 
 def test_marketing_product_published(producers_published):

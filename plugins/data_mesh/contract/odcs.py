@@ -18,7 +18,6 @@ from data_mesh.contract.spec import (
     Auth,
     Column,
     HttpSource,
-    Pagination,
     Partitioning,
     ProductSpec,
     Sla,
@@ -114,9 +113,14 @@ def _column(path: Path, index: int, prop: dict[str, Any]) -> Column:
         raise ContractError(
             str(path), f"{where}.classification", f"{name!r} must be one of {sorted(_CLASSIFICATIONS)}"
         )
+    optional = bool(_custom(prop.get("customProperties")).get("optional", False))
+    if optional and (prop.get("required") or prop.get("primaryKey") or classification == "restricted"):
+        reason = f"{name!r} is required or restricted, so it cannot be optional (may arrive empty)"
+        raise ContractError(str(path), f"{where}.customProperties.optional", reason)
     return Column(
         name=name,
         logical_type=prop["logicalType"],
+        optional=optional,
         required=bool(prop.get("required")),
         unique=bool(prop.get("unique")),
         primary_key=bool(prop.get("primaryKey")),
@@ -186,7 +190,7 @@ def _source(path: Path, index: int, raw: dict[str, Any]) -> HttpSource:
             conn_id=raw["connId"],
             endpoint=raw["endpoint"],
             params={k: str(v) for k, v in (raw.get("params") or {}).items()},
-            pagination=Pagination(raw.get("pagination", "none")),
+            pagination=_pagination(raw.get("pagination", "none")),
             auth=Auth(raw.get("auth", "none")),
             format=raw.get("format", "json"),
             records_field=raw.get("recordsField", "data"),
@@ -197,6 +201,13 @@ def _source(path: Path, index: int, raw: dict[str, Any]) -> HttpSource:
         raise ContractError(str(path), f"{where}.{err.args[0]}", "is required") from err
     except ValueError as err:
         raise ContractError(str(path), where, str(err)) from err
+
+
+def _pagination(name: object) -> str:
+    from data_mesh.sources import pagination
+
+    pagination.get(str(name))  # a ValueError naming the known paginators
+    return str(name)
 
 
 def render_markdown(raw: dict[str, Any]) -> str:

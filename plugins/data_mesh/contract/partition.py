@@ -46,6 +46,15 @@ def window_of(granularity: Granularity, day: date) -> PartitionWindow:
     return PartitionWindow("month", start.strftime("%Y-%m"), start, end)
 
 
+def partition_end(granularity: Granularity, key: str) -> datetime | None:
+    """When a partition's period ends (exclusive, UTC); None for a key that is not one of `granularity`."""
+    try:
+        window = parse_partition(granularity, key)
+    except ValueError:
+        return None
+    return datetime.combine(window.end, datetime.min.time(), tzinfo=UTC)
+
+
 def parse_partition(granularity: Granularity, key: str) -> PartitionWindow:
     """Validate a user-supplied partition key (a trigger param) and return its window."""
     if not isinstance(key, str) or not _FORMATS[granularity].match(key):

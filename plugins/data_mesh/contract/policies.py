@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from data_mesh.contract.spec import ProductSpec
+from data_mesh.governance.access import domain_decision
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 _PII_NAMES = re.compile(r"(e_?mail|phone|ssn|birth|first_?name|last_?name|address|iban)", re.IGNORECASE)
@@ -88,19 +89,8 @@ def check_mesh(specs: dict[str, ProductSpec]) -> list[tuple[str, str, str]]:
         for upstream in spec.inputs:
             if upstream not in specs:
                 problems.append((spec.id, "customProperties.inputs", f"unknown input product {upstream!r}"))
-            elif not may_read(specs[upstream], spec.domain):
-                problems.append(
-                    (spec.id, "customProperties.inputs", f"{upstream} does not grant read access")
-                )
+            else:
+                decision = domain_decision(specs[upstream], spec.domain)
+                if not decision.allowed:
+                    problems.append((spec.id, "customProperties.inputs", f"{upstream}: {decision.reason}"))
     return problems
-
-
-def may_read(spec: ProductSpec, domain: str | None, columns: tuple[str, ...] = ()) -> tuple[bool, str]:
-    """Whether a consuming domain may read these columns of a product, and why not."""
-    readers = spec.access.readers
-    if domain != spec.domain and "*" not in readers and domain not in readers:
-        return False, f"domain {domain!r} is not among the readers {list(readers)}"
-    restricted = [c for c in columns if c in spec.restricted_columns]
-    if restricted and domain != spec.domain and domain not in spec.access.restricted_readers:
-        return False, f"restricted columns {restricted} need the restrictedDomains grant"
-    return True, "granted"

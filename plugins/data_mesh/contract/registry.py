@@ -1,7 +1,13 @@
-"""Every product of the mesh, read from the domains' contracts (cached per file modification time)."""
+"""Every product of the mesh, read from the domains' contracts (cached per file modification time).
+
+`load_mesh()` is what the catalog shows: every valid product, plus each invalid contract as that
+product's error (an invalid contract never hides the others). `load_products()` is what the DAG
+builder and the policies need: all products valid, or a `ContractError` naming the first problem.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_mesh import conf
@@ -47,6 +53,30 @@ def load_products(domain: str | None = None) -> dict[str, ProductSpec]:
             product, field, reason = problems[0]
             raise ContractError(product, field, reason)
     return specs
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """The catalog's view of the contracts: valid products and, per product id, why a contract is invalid."""
+
+    products: dict[str, ProductSpec] = field(default_factory=dict)
+    errors: dict[str, ContractError] = field(default_factory=dict)
+
+
+def load_mesh() -> Mesh:
+    """Every contract of every domain; one invalid contract is reported, never raised."""
+    products: dict[str, ProductSpec] = {}
+    errors: dict[str, ContractError] = {}
+    for path in contract_files():
+        try:
+            spec = load_product(path)
+        except ContractError as err:
+            errors[f"{path.parent.name}.{path.name.removesuffix(CONTRACT_SUFFIX)}"] = err
+        else:
+            products[spec.id] = spec
+    for product_id, field_name, reason in check_mesh(products):
+        errors[product_id] = ContractError(products.pop(product_id).contract_path, field_name, reason)
+    return Mesh(products, errors)
 
 
 def get_product(product_id: str) -> ProductSpec:

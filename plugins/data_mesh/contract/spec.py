@@ -14,15 +14,6 @@ Classification = Literal["public", "internal", "confidential", "restricted"]
 Granularity = Literal["day", "month"]
 
 
-class Pagination(StrEnum):
-    """How a source API splits its answer into pages."""
-
-    NONE = "none"  # one body (a CSV export, a single JSON document)
-    PAGE_NUMBER = "page_number"  # ?page=N until `total_pages`
-    CURSOR = "cursor"  # ?cursor=X until the body's next cursor is null
-    WORLD_BANK = "world_bank"  # World Bank v2: body is [meta, rows], ?page=N until meta.pages
-
-
 class Auth(StrEnum):
     """Where the Connection's secret goes in each request."""
 
@@ -45,7 +36,7 @@ class HttpSource:
     conn_id: str
     endpoint: str
     params: dict[str, str] = field(default_factory=dict)
-    pagination: Pagination = Pagination.NONE
+    pagination: str = "none"  # a registered paginator: data_mesh.sources.pagination
     auth: Auth = Auth.NONE
     format: Literal["json", "csv"] = "json"
     records_field: str = "data"  # JSON key holding the rows of a page (not used for csv/world_bank)
@@ -63,6 +54,7 @@ class Column:
     partitioned: bool = False
     classification: Classification = "internal"
     description: str = ""
+    optional: bool = False  # customProperties optional: the source may stop sending it (all-null)
 
     @property
     def is_pii(self) -> bool:

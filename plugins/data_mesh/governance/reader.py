@@ -11,37 +11,20 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from data_mesh.contract import registry
 from data_mesh.contract.partition import PartitionWindow
-from data_mesh.contract.policies import may_read
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import AccessDenied
-from data_mesh.storage.products import Manifest, ProductStore
+from data_mesh.governance.access import AccessPath, Principal, decide
+from data_mesh.storage.products import Manifest, product_storage
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
 log = logging.getLogger(__name__)
-
-AccessPath = Literal["task", "api", "ui", "cli"]
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who reads: a person (API, UI, CLI) or a consuming task of a domain's DAG."""
-
-    name: str
-    kind: Literal["user", "task"]
-    domain: str | None = None  # the consuming domain; None for people (their role decides instead)
-    may_read_restricted: bool = False  # people: granted by their Airflow role
-
-    @classmethod
-    def for_task(cls, dag_id: str, task_id: str, domain: str) -> Principal:
-        return cls(name=f"domain:{domain}/dag:{dag_id}/task:{task_id}", kind="task", domain=domain)
-
 
 @dataclass(frozen=True)
 class ReadResult:
@@ -62,7 +45,7 @@ def read_table(
 ) -> ReadResult:
     """Read one version of a product as an Arrow table, after the access check; the read is recorded."""
     spec, wanted, manifest, reason = _authorize(product_id, principal, columns, purpose, path, version, as_of)
-    store = ProductStore(spec)
+    store = product_storage(spec)
     partitions = None if window is None else [k for k in manifest.partitions if window.contains(k)]
     table = store.read_table(manifest, partitions=partitions, columns=list(wanted))
     _record(product_id, principal, manifest.version, wanted, table.num_rows, purpose, path, True, reason)
@@ -83,7 +66,7 @@ def read_batches(
     Access is checked and the read recorded (with the version's row count) before any data moves.
     """
     spec, wanted, manifest, reason = _authorize(product_id, principal, columns, purpose, path, version, None)
-    store = ProductStore(spec)
+    store = product_storage(spec)
     _record(product_id, principal, manifest.version, wanted, manifest.rows, purpose, path, True, reason)
     return manifest, store.schema(list(wanted)), store.iter_batches(manifest, columns=list(wanted))
 
@@ -103,16 +86,12 @@ def _authorize(
     if unknown:
         raise ValueError(f"{product_id} has no column(s) {unknown}; it has {list(spec.column_names)}")
     wanted = tuple(columns or spec.column_names)
-    if principal.kind == "task":
-        allowed, reason = may_read(spec, principal.domain, wanted)
-    else:
-        restricted = [c for c in wanted if c in spec.restricted_columns]
-        allowed = not restricted or principal.may_read_restricted
-        reason = "granted" if allowed else f"restricted columns {restricted} need the admin or op role"
+    decision = decide(spec, principal, wanted)
+    allowed, reason = decision.allowed, decision.reason
     if not allowed:
         _record(product_id, principal, None, wanted, 0, purpose, path, False, reason)
         raise AccessDenied(product_id, principal.name, reason)
-    return spec, wanted, ProductStore(spec).manifest(version=version, as_of=as_of), reason
+    return spec, wanted, product_storage(spec).manifest(version=version, as_of=as_of), reason
 
 
 def read_product(
@@ -131,6 +110,21 @@ def read_product(
         product_id, principal, purpose=purpose, version=version, as_of=as_of, window=window, columns=columns
     )
     return result.table.to_pandas()
+
+
+def read_for_pipeline(
+    consumer: ProductSpec,
+    dag_id: str,
+    task_id: str,
+    product_id: str,
+    *,
+    purpose: str,
+    window: PartitionWindow | None = None,
+    columns: list[str] | None = None,
+) -> ReadResult:
+    """A product pipeline's read of one of its declared inputs, as its contract's domain."""
+    principal = Principal.for_task(dag_id, task_id, consumer.domain)
+    return read_table(product_id, principal, purpose=purpose, window=window, columns=columns)
 
 
 def _current_task_principal() -> Principal:

@@ -9,17 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from data_mesh.contract import registry
+from data_mesh.contract.partition import partition_end
 from data_mesh.contract.spec import ProductSpec
+from data_mesh.exceptions import ContractError
 from data_mesh.metadata.health import product_status
-
-RESTRICTED_READER_ROLES = frozenset({"admin", "op"})
-
-
-def may_read_restricted(user: Any) -> bool:
-    """Airflow roles that may read restricted (PII) columns: admin and op (SimpleAuthManager or FAB)."""
-    roles = [getattr(user, "role", None)]
-    roles += [getattr(r, "name", r) for r in getattr(user, "roles", None) or ()]
-    return any(str(r).lower() in RESTRICTED_READER_ROLES for r in roles if r)
 
 
 def metadata_store():
@@ -41,10 +34,15 @@ def _matches(spec: ProductSpec, term: str) -> bool:
 
 def product_summaries(search: str | None = None, domain: str | None = None) -> list[dict[str, Any]]:
     """Catalog lines: every product of the contracts, with its latest publication and its health."""
-    specs = registry.load_products()
+    mesh = registry.load_mesh()
+    specs = mesh.products
     latest = {s.id: s for s in metadata_store().list_products(ids=specs)}
     term = (search or "").strip().casefold()
-    lines = []
+    lines = [
+        _invalid_line(product_id, error)
+        for product_id, error in sorted(mesh.errors.items())
+        if (not domain or product_id.partition(".")[0] == domain) and (not term or term in product_id)
+    ]
     for spec in sorted(specs.values(), key=lambda s: s.id):
         if (domain and spec.domain != domain) or (term and not _matches(spec, term)):
             continue
@@ -67,10 +65,32 @@ def product_summaries(search: str | None = None, domain: str | None = None) -> l
                 "latest_published_at": iso(published_at),
                 "latest_rows": known.latest_rows if known else None,
                 "latest_validation_success": validated,
-                "status": product_status(spec.status, spec.sla.latency_hours, published_at, validated),
+                "newest_partition": known.newest_partition if known else None,
+                "status": _status(spec, known.newest_partition if known else None, published_at, validated),
             }
         )
     return lines
+
+
+def _invalid_line(product_id: str, error: ContractError) -> dict[str, Any]:
+    """A catalog line for a product whose contract is invalid: its id, where and why."""
+    domain, _, name = product_id.partition(".")
+    return {
+        "id": product_id,
+        "domain": domain,
+        "name": name,
+        "status": "invalid contract",
+        "error": str(error),
+        "contract_path": error.path,
+        "owner": None,
+        "description": None,
+        "tags": [],
+        "sla": {},
+        "latest_version": None,
+        "latest_published_at": None,
+        "latest_rows": None,
+        "latest_validation_success": None,
+    }
 
 
 def product_detail(product_id: str) -> dict[str, Any]:
@@ -80,6 +100,8 @@ def product_detail(product_id: str) -> dict[str, Any]:
     validations = store.quality_history(spec.id, limit=1)
     validated = validations[-1].success if validations else None
     published_at = publication.published_at if publication else None
+    summaries = store.list_products(ids=[spec.id])
+    newest = summaries[0].newest_partition if summaries else None
     try:
         with open(spec.contract_path, encoding="utf-8") as handle:
             contract = handle.read()
@@ -125,8 +147,21 @@ def product_detail(product_id: str) -> dict[str, Any]:
         "sources": [{"name": s.name, "conn_id": s.conn_id, "endpoint": s.endpoint} for s in spec.sources],
         "latest_publication": publication.to_dict() if publication else None,
         "latest_validation_success": validated,
-        "status": product_status(spec.status, spec.sla.latency_hours, published_at, validated),
+        "newest_partition": newest,
+        "status": _status(spec, newest, published_at, validated),
     }
+
+
+def _status(
+    spec: ProductSpec, newest: str | None, published_at: datetime | None, validated: bool | None
+) -> str:
+    return product_status(
+        spec.status,
+        spec.sla.latency_hours,
+        published=published_at is not None,
+        newest_partition_end=partition_end(spec.partitioning.granularity, newest) if newest else None,
+        latest_validation_success=validated,
+    )
 
 
 def parse_columns(text: str | None) -> list[str] | None:

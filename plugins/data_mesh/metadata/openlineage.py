@@ -67,9 +67,9 @@ def _uuid(*parts: object) -> str:
 
 def dataset_address(spec: ProductSpec) -> tuple[str, str]:
     """(namespace, name) of a product's dataset, from its storage URI."""
-    from data_mesh.storage.products import ProductStore
+    from data_mesh.storage.products import product_storage
 
-    uri = ProductStore(spec).uri
+    uri = product_storage(spec).uri
     scheme, _, rest = uri.partition("://")
     if scheme == "file":
         return "file", rest

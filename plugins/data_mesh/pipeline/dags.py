@@ -14,10 +14,10 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from data_mesh import conf
 from data_mesh.contract import registry
-from data_mesh.contract.policies import may_read
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import ContractError
-from data_mesh.storage.products import ProductStore
+from data_mesh.governance.access import domain_decision
+from data_mesh.storage.products import product_storage
 
 START_DATE = datetime(2026, 1, 1)
 
@@ -26,7 +26,7 @@ def product_asset(spec: ProductSpec) -> Asset:
     """The Airflow Asset of a product: named by its id, addressed by its storage URI."""
     return Asset(
         name=spec.id,
-        uri=ProductStore(spec).uri,
+        uri=product_storage(spec).uri,
         group="data-products",
         extra={"domain": spec.domain, "owner": spec.owner, "contract": spec.contract_id},
     )
@@ -37,9 +37,10 @@ def _inputs(spec: ProductSpec) -> list[ProductSpec]:
     upstreams = []
     for upstream_id in spec.inputs:
         upstream = registry.get_product(upstream_id)
-        allowed, reason = may_read(upstream, spec.domain)
-        if not allowed:
-            raise ContractError(spec.contract_path, "customProperties.inputs", f"{upstream_id}: {reason}")
+        decision = domain_decision(upstream, spec.domain)
+        if not decision.allowed:
+            reason = f"{upstream_id}: {decision.reason}"
+            raise ContractError(spec.contract_path, "customProperties.inputs", reason)
         upstreams.append(upstream)
     return upstreams
 
@@ -88,7 +89,7 @@ def build_product_dag(spec: ProductSpec) -> DAG:
 
 
 def _run(context: dict[str, Any]) -> Any:
-    from data_mesh.pipeline.steps import RunInfo
+    from data_mesh.pipeline.context import RunInfo
 
     ti = context["ti"]
     return RunInfo(dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id)
@@ -108,7 +109,7 @@ def _fetch_task(spec: ProductSpec):
         connections = {
             s.conn_id: ConnectionInfo.from_airflow(BaseHook.get_connection(s.conn_id)) for s in spec.sources
         }
-        return steps.fetch(spec, window, _run(context), connections)
+        return steps.fetch(spec, window, _run(context), connections).to_xcom()
 
     return fetch
 
@@ -118,8 +119,9 @@ def _transform_task(spec: ProductSpec):
     def transform(fetched: dict, **context: Any) -> dict:
         """Run the domain's transform code; upstream products are read through the governed reader."""
         from data_mesh.pipeline import steps
+        from data_mesh.pipeline.context import Fetched
 
-        return steps.transform(spec, _run(context), fetched)
+        return steps.transform(spec, _run(context), Fetched.from_xcom(fetched)).to_xcom()
 
     return transform
 
@@ -129,8 +131,9 @@ def _validate_task(spec: ProductSpec):
     def validate(transformed: dict, **context: Any) -> dict:
         """Check the contract's schema and the GX suite; quarantine the batch on failure."""
         from data_mesh.pipeline import steps
+        from data_mesh.pipeline.context import Transformed
 
-        return steps.validate(spec, _run(context), transformed)
+        return steps.validate(spec, _run(context), Transformed.from_xcom(transformed)).to_xcom()
 
     return validate
 
@@ -140,8 +143,9 @@ def _publish_task(spec: ProductSpec, asset: Asset):
     def publish(validated: dict, **context: Any) -> dict:
         """Publish the partition as the product's next version and emit the Asset event."""
         from data_mesh.pipeline import steps
+        from data_mesh.pipeline.context import Validated
 
-        extra = steps.publish(spec, _run(context), validated)
+        extra = steps.publish(spec, _run(context), Validated.from_xcom(validated)).to_xcom()
         context["outlet_events"][asset].extra = extra
         return extra
 

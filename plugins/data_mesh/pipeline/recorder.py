@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from data_mesh.contract.spec import ProductSpec
 
 if TYPE_CHECKING:
-    from data_mesh.pipeline.steps import RunInfo
+    from data_mesh.pipeline.context import RunInfo, Validated
     from data_mesh.storage.products import Manifest
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def validation(
 
 @_guarded("a publication")
 def publication(
-    spec: ProductSpec, run: RunInfo, manifest: Manifest, validated: dict, duration_s: float
+    spec: ProductSpec, run: RunInfo, manifest: Manifest, validated: Validated, duration_s: float
 ) -> None:
     from data_mesh.metadata.openlineage import emit_publication
     from data_mesh.metadata.store import PublicationRecord
@@ -89,15 +89,15 @@ def publication(
         rows=entry.rows,
         bytes=entry.bytes,
         files=len(entry.files),
-        schema=validated["schema"],
+        schema=validated.schema,
         schema_hash=manifest.schema_hash,
         duration_s=duration_s,
         dag_id=run.dag_id,
         run_id=run.run_id,
         task_id=run.task_id,
-        validation_success=validated["validation"]["success"],
-        validation_summary=validated["report"],
-        inputs=tuple((p, v) for p, v in (validated.get("inputs") or {}).items()),
+        validation_success=validated.validation.success,
+        validation_summary=validated.report,
+        inputs=tuple(validated.transformed.inputs.items()),
     )
     _store().record_publication(record)
     emit_publication(spec, record)  # OpenLineage; never raises

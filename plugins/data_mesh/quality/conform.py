@@ -1,20 +1,21 @@
-"""The contract's schema as Arrow, and conforming a transform's DataFrame to it.
+"""Conforming a transform's DataFrame to the contract's schema.
 
-`arrow_schema` maps a `ProductSpec` to a `pyarrow.Schema`; `conform` selects and casts a pandas
-DataFrame to it (reporting every problem at once); `check_contract` checks what the types cannot
-say: required columns have no nulls, unique columns and the primary key have no duplicates.
+`conform` selects and casts a pandas DataFrame to the contract's Arrow schema (`storage.arrow`),
+reporting every problem at once (missing, duplicated and unexpected columns, values that cannot be
+cast) as one `ContractViolation`. A restricted column's bad values are masked in the message.
 
+The fast path is one Arrow conversion and cast per column; only a column that does not cast exactly
+takes the slower, still vectorised, per-type coercion that finds the offending values.
 pandas and pyarrow are imported inside the functions (DAG parsing must stay cheap).
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from data_mesh.exceptions import ContractViolation
+from data_mesh.quality.report import MASK, MAX_SAMPLES, json_safe
+from data_mesh.storage.arrow import arrow_schema, arrow_type
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,87 +23,9 @@ if TYPE_CHECKING:
 
     from data_mesh.contract.spec import Column, ProductSpec
 
-MAX_SAMPLES = 5
-
 # Values accepted for a boolean column stored as text (compared lower-cased).
 _BOOL_TEXT = {"true": True, "false": False, "t": True, "f": False, "1": True, "0": False,
               "yes": True, "no": False, "y": True, "n": False}
-
-
-def arrow_type(logical_type: str) -> pa.DataType:
-    """The Arrow type a contract's logical type is stored as."""
-    import pyarrow as pa
-
-    types = {
-        "string": pa.string(),
-        "date": pa.date32(),
-        "timestamp": pa.timestamp("us", tz="UTC"),
-        "number": pa.float64(),
-        "integer": pa.int64(),
-        "boolean": pa.bool_(),
-    }
-    try:
-        return types[logical_type]
-    except KeyError:
-        raise ValueError(f"unknown logical type {logical_type!r}") from None
-
-
-def arrow_schema(spec: ProductSpec) -> pa.Schema:
-    """The product's Arrow schema: contract order, nullable unless required, metadata per field."""
-    import pyarrow as pa
-
-    fields = [
-        pa.field(
-            col.name,
-            arrow_type(col.logical_type),
-            nullable=not (col.required or col.primary_key),
-            metadata={
-                "logical_type": col.logical_type,
-                "classification": col.classification,
-                "description": col.description,
-            },
-        )
-        for col in spec.columns
-    ]
-    return pa.schema(fields, metadata={"product_id": spec.id, "contract_version": spec.version})
-
-
-def schema_hash(schema: pa.Schema) -> str:
-    """A short, stable fingerprint of names, types and nullability (metadata is not part of it)."""
-    canonical = "\n".join(
-        f"{f.name}\t{f.type}\t{'null' if f.nullable else 'not null'}" for f in schema
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-
-
-# --- conform ---------------------------------------------------------------------------------------
-
-
-def json_safe(value: Any) -> Any:
-    """A value as JSON can carry it: NaN/NaT -> None, dates and times -> ISO text, numpy -> Python."""
-    if value is None:
-        return None
-    if isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if hasattr(value, "isoformat"):  # date, datetime, pandas.Timestamp (NaT is handled below)
-        try:
-            return value.isoformat()
-        except ValueError:
-            return None
-    if hasattr(value, "item"):  # numpy scalar
-        return json_safe(value.item())
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if value != value:  # pandas.NA, NaT and friends
-        return None
-    text = str(value)
-    return None if text in {"<NA>", "NaT", "nan"} else text
 
 
 def _samples(series: pd.Series, mask: Any) -> list[Any]:
@@ -187,7 +110,7 @@ def _conform_column(series: pd.Series, col: Column) -> tuple[Any, str | None]:
         return array, None
     samples = _samples(series, bad)
     if col.is_pii:
-        samples = ["***"] * len(samples)
+        samples = [MASK] * len(samples)
     return array, (
         f"column {col.name}: {count} of {len(series)} values cannot be cast to "
         f"{col.logical_type} ({target}), e.g. {samples}"
@@ -225,95 +148,3 @@ def conform(df: pd.DataFrame, spec: ProductSpec) -> pa.Table:
     if problems:
         raise ContractViolation(spec.id, problems)
     return pa.Table.from_arrays(arrays, schema=schema)
-
-
-# --- contract checks -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SchemaViolation:
-    """One broken contract rule. `count` is the number of rows concerned (as GX counts them)."""
-
-    kind: str  # "required" | "unique" | "primary_key"
-    columns: tuple[str, ...]
-    count: int
-    total: int
-    samples: list[Any] = field(default_factory=list)  # <= 5, JSON-safe (a key is a list of values)
-    distinct: int | None = None  # distinct duplicated values / keys, for unique and primary_key
-
-    @property
-    def expectation_type(self) -> str:
-        return f"contract:{self.kind}"
-
-    @property
-    def column(self) -> str:
-        return ",".join(self.columns)
-
-    @property
-    def percent(self) -> float:
-        return 100.0 * self.count / self.total if self.total else 0.0
-
-    def message(self) -> str:
-        what = {
-            "required": "null values in a required column",
-            "unique": f"{self.distinct} values duplicated in a unique column",
-            "primary_key": f"{self.distinct} primary keys duplicated",
-        }[self.kind]
-        return f"{self.expectation_type}({self.column}): {what}: {self.count} rows, e.g. {self.samples}"
-
-
-def _duplicates(
-    table: pa.Table, columns: tuple[str, ...], kind: str, skip_nulls: bool
-) -> SchemaViolation | None:
-    import pyarrow.compute as pc
-
-    keys = table.select(list(columns))
-    if skip_nulls:
-        keys = keys.filter(pc.is_valid(keys[columns[0]]))
-    if keys.num_rows == 0:
-        return None
-    counts = keys.group_by(list(columns), use_threads=False).aggregate([([], "count_all")])
-    if counts.num_rows == keys.num_rows:  # every key once: the common, cheap case
-        return None
-    dup = counts.filter(pc.greater(counts["count_all"], 1))
-    rows = int(pc.sum(dup["count_all"]).as_py())
-    head = dup.slice(0, MAX_SAMPLES).to_pylist()
-    if len(columns) == 1:
-        samples = [json_safe(r[columns[0]]) for r in head]
-    else:
-        samples = [[json_safe(r[c]) for c in columns] for r in head]
-    return SchemaViolation(kind, columns, rows, table.num_rows, samples, distinct=dup.num_rows)
-
-
-def check_contract(
-    table: pa.Table, spec: ProductSpec, checked_elsewhere: frozenset[frozenset[str]] = frozenset()
-) -> list[SchemaViolation]:
-    """Required columns have no nulls, unique columns and the primary key have no duplicates.
-
-    Columns missing from the table are skipped (`conform` reports those). Uniqueness of a column
-    set in `checked_elsewhere` (the GX suite already expects it) is not computed twice.
-    """
-    present = set(table.column_names)
-    out: list[SchemaViolation] = []
-    for col in spec.columns:
-        if col.name not in present:
-            continue
-        if col.required or col.primary_key:
-            nulls = table[col.name].null_count
-            if nulls:
-                out.append(SchemaViolation("required", (col.name,), nulls, table.num_rows, [None]))
-        if col.unique and frozenset((col.name,)) not in checked_elsewhere:
-            found = _duplicates(table, (col.name,), "unique", skip_nulls=True)
-            if found:
-                out.append(found)
-    key = spec.primary_key
-    if (
-        key
-        and all(c in present for c in key)
-        and not (len(key) == 1 and spec.column(key[0]).unique)
-        and frozenset(key) not in checked_elsewhere
-    ):
-        found = _duplicates(table, key, "primary_key", skip_nulls=False)
-        if found:
-            out.append(found)
-    return out

@@ -1,12 +1,11 @@
-"""Great Expectations validation of a product's Arrow table, reported as a small JSON-safe record.
+"""Great Expectations suites: load a GX 1.x JSON suite strictly and run it on an Arrow table.
 
-* `load_suite(path)` loads a GX 1.x suite file strictly (a typo'd expectation type, a 0.x key or
-  an invalid expectation raises `SuiteError` naming the file and the expectation's index).
-* `validate_table(table, spec, suite_path)` runs the contract checks (`schema.check_contract`)
-  and the suite, on one quiet ephemeral GX context per process, and returns a `ValidationReport`.
+* `load_suite(path)` loads a suite file strictly (a typo'd expectation type, a 0.x key or an invalid
+  expectation raises `SuiteError` naming the file and the expectation's index).
+* `run_suite(table, suite, restricted)` runs it on one quiet ephemeral GX context per process and
+  returns one `ExpectationOutcome` per expectation, in the suite's order, samples masked for
+  restricted columns.
 
-A failing expectation of severity "warning" or "info" does not fail the report; only "critical"
-does. Samples are at most 5 per expectation, JSON-safe, and masked for restricted (PII) columns.
 GX is imported lazily (several seconds, ~200 MB): never at DAG parse time.
 """
 
@@ -18,113 +17,21 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from data_mesh.exceptions import SuiteError
-from data_mesh.quality.conform import MAX_SAMPLES, SchemaViolation, check_contract, json_safe
+from data_mesh.quality.report import MASK, MAX_SAMPLES, SEVERITIES, ExpectationOutcome, json_safe
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from great_expectations.core import ExpectationSuite
 
-    from data_mesh.contract.spec import ProductSpec
-
 log = logging.getLogger(__name__)
 
-MASK = "***"
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_SAMPLES}
-SEVERITIES = ("critical", "warning", "info")
 _COLUMN_KWARGS = ("column", "column_A", "column_B", "column_list")
 _MAX_KWARG_ITEMS = 20  # value sets longer than this are shortened in the report
-
-
-# --- the report ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExpectationOutcome:
-    expectation_type: str  # a GX type, or contract:required / contract:unique / contract:primary_key
-    column: str | None  # one column, "a,b" for several, None for table-level expectations
-    kwargs: dict[str, Any]
-    success: bool
-    severity: str = "critical"
-    unexpected_count: int | None = None
-    unexpected_percent: float | None = None
-    sample_values: list[Any] = field(default_factory=list)
-    exception: str | None = None
-    observed_value: Any = None  # table-level expectations (e.g. the row count), JSON-safe
-
-    @property
-    def blocking(self) -> bool:
-        """Whether this outcome fails the report."""
-        return not self.success and self.severity == "critical"
-
-    def describe(self) -> str:
-        args = (
-            f"column={self.column}" if self.column else ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
-        )
-        head = f"{'FAILED' if self.blocking else self.severity.upper()} {self.expectation_type}({args})"
-        if self.exception:
-            return f"{head}: error: {self.exception}"
-        if self.unexpected_count is None:
-            return f"{head}: observed {self.observed_value}" if self.observed_value is not None else head
-        pct = f" ({self.unexpected_percent:.3g}%)" if self.unexpected_percent is not None else ""
-        rows = "row" if self.unexpected_count == 1 else "rows"
-        return f"{head}: {self.unexpected_count} {rows}{pct}, e.g. {self.sample_values}"
-
-
-@dataclass(frozen=True)
-class ValidationReport:
-    product_id: str
-    success: bool
-    evaluated: int
-    successful: int
-    failed: int
-    results: list[ExpectationOutcome] = field(default_factory=list)
-    suite_name: str | None = None
-    row_count: int | None = None
-
-    @property
-    def failures(self) -> list[ExpectationOutcome]:
-        return [r for r in self.results if not r.success]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ValidationReport:
-        values = dict(data)
-        values["results"] = [ExpectationOutcome(**r) for r in values.get("results", [])]
-        return cls(**values)
-
-    @classmethod
-    def from_violation(cls, product_id: str, violation: Any) -> ValidationReport:
-        """A failed report for data that could not even be conformed to the contract's schema."""
-        results = [
-            ExpectationOutcome(
-                expectation_type="contract:schema", column=None, kwargs={}, success=False, exception=p
-            )
-            for p in violation.problems
-        ]
-        return cls(product_id, False, len(results), 0, len(results), results)
-
-    def summary_text(self) -> str:
-        verdict = "PASSED" if self.success else "FAILED"
-        lines = [
-            f"Validation of {self.product_id} {verdict}: {self.successful}/{self.evaluated} expectations "
-            f"met, {self.failed} not met"
-            + (
-                f" ({self.row_count} rows" + (f", suite {self.suite_name})" if self.suite_name else ")")
-                if self.row_count is not None
-                else ""
-            )
-        ]
-        order = {s: i for i, s in enumerate(SEVERITIES)}
-        for outcome in sorted(self.failures, key=lambda o: order.get(o.severity, 9)):
-            lines.append("  " + outcome.describe())
-        return "\n".join(lines)
 
 
 # --- suites ----------------------------------------------------------------------------------------
@@ -266,16 +173,8 @@ def to_pandas(table: pa.Table) -> Any:
     return table.to_pandas(date_as_object=False, split_blocks=True)
 
 
-def validate_table(
-    table: pa.Table, spec: ProductSpec, suite_path: str | os.PathLike[str]
-) -> ValidationReport:
-    """Contract checks + the GX suite on `table`; the report's `success` is False only when a
-    critical expectation (or a contract rule) fails."""
-    suite = load_suite(suite_path)
-    covered = _uniqueness_in_suite(suite)
-    outcomes = [_contract_outcome(v, spec) for v in check_contract(table, spec, covered)]
-    contract_rules = _contract_rule_count(spec, covered)
-
+def run_suite(table: pa.Table, suite: ExpectationSuite, restricted: set[str]) -> list[ExpectationOutcome]:
+    """One outcome per expectation of `suite` on `table`, in the suite's order."""
     df = to_pandas(table)
     with _gx_lock:
         # The v1 Validator loads the batch once; `get_batch(...).validate(...)` loads (and hashes
@@ -290,31 +189,16 @@ def validate_table(
         with _no_frame_fingerprint():
             result = validator.validate_expectation_suite(suite)
     del df, validator
-    restricted = set(spec.restricted_columns)
     # GX may return results in another order than the suite's: report them in the suite's order.
     position = {_identity(e.configuration.to_json_dict()): i for i, e in enumerate(suite.expectations)}
     raws = sorted(
         (r.to_json_dict() for r in result.results),
         key=lambda raw: position.get(_identity(raw.get("expectation_config") or {}), len(position)),
     )
-    gx_outcomes = [_gx_outcome(raw, restricted) for raw in raws]
-    outcomes += gx_outcomes
-
-    failed = sum(1 for o in outcomes if not o.success)
-    evaluated = contract_rules + len(gx_outcomes)
-    return ValidationReport(
-        product_id=spec.id,
-        success=not any(o.blocking for o in outcomes),
-        evaluated=evaluated,
-        successful=evaluated - failed,
-        failed=failed,
-        results=outcomes,
-        suite_name=suite.name,
-        row_count=table.num_rows,
-    )
+    return [_gx_outcome(raw, restricted) for raw in raws]
 
 
-def _uniqueness_in_suite(suite: ExpectationSuite) -> frozenset[frozenset[str]]:
+def uniqueness_in_suite(suite: ExpectationSuite) -> frozenset[frozenset[str]]:
     """Column sets whose uniqueness the suite already checks (so the contract check can skip them)."""
     covered = set()
     for expectation in suite.expectations:
@@ -324,34 +208,6 @@ def _uniqueness_in_suite(suite: ExpectationSuite) -> frozenset[frozenset[str]]:
         elif expectation.expectation_type == "expect_compound_columns_to_be_unique":
             covered.add(frozenset(kwargs["column_list"]))
     return frozenset(covered)
-
-
-def _contract_rule_count(spec: ProductSpec, covered: frozenset[frozenset[str]] = frozenset()) -> int:
-    rules = sum(1 for c in spec.columns if c.required or c.primary_key)
-    rules += sum(1 for c in spec.columns if c.unique and frozenset((c.name,)) not in covered)
-    key = spec.primary_key
-    single_unique = len(key) == 1 and spec.column(key[0]).unique
-    return rules + (1 if key and not single_unique and frozenset(key) not in covered else 0)
-
-
-def _contract_outcome(v: SchemaViolation, spec: ProductSpec) -> ExpectationOutcome:
-    restricted = set(spec.restricted_columns)
-    samples = v.samples
-    if restricted & set(v.columns) and v.kind != "required":
-        samples = [MASK] * len(samples)
-    kwargs: dict[str, Any] = {"column_list": list(v.columns)} if len(v.columns) > 1 else {"column": v.column}
-    if v.distinct is not None:
-        kwargs["duplicated_values"] = v.distinct
-    return ExpectationOutcome(
-        expectation_type=v.expectation_type,
-        column=v.column,
-        kwargs=kwargs,
-        success=False,
-        severity="critical",
-        unexpected_count=v.count,
-        unexpected_percent=round(v.percent, 4),
-        sample_values=samples,
-    )
 
 
 def _identity(config: dict[str, Any]) -> str:

@@ -17,27 +17,32 @@ parsing stays fast.
 from __future__ import annotations
 
 import base64
-import csv
 import json
 import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
 
-from data_mesh.contract.spec import Auth, HttpSource, Pagination
+from data_mesh import conf
+from data_mesh.contract.spec import Auth, HttpSource
 from data_mesh.exceptions import SourceError
-
-if TYPE_CHECKING:
-    import pandas
+from data_mesh.sources import pagination
+from data_mesh.sources.staged import (
+    FetchResult,
+    MalformedBody,
+    NdjsonWriter,
+    count_csv_records,
+    remove_stale_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +108,10 @@ class RetryPolicy:
     """How hard to try before declaring a source down.
 
     Waits grow exponentially from `backoff_seconds` (with jitter, so parallel tasks do not retry in
-    lockstep) and never exceed `max_backoff_seconds`, which also caps a server's `Retry-After`.
+    lockstep) and never exceed `max_backoff_seconds`. A server's `Retry-After` is honoured as asked,
+    up to `max_retry_after_seconds` (`DATA_MESH_MAX_RETRY_AFTER_SECONDS`, default 300 s); a server
+    asking for longer fails the fetch at once with a message that says so, instead of sleeping for
+    an unbounded time inside a worker slot.
     """
 
     max_attempts: int = 5
@@ -111,10 +119,13 @@ class RetryPolicy:
     max_backoff_seconds: float = 30.0
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
+    max_retry_after_seconds: float = field(default_factory=conf.max_retry_after_seconds)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
+        if self.max_retry_after_seconds < 0:
+            raise ValueError("max_retry_after_seconds must be >= 0")
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -126,7 +137,10 @@ class RetryPolicy:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def retry_after(self, header: str | None) -> float | None:
-        """Seconds a `Retry-After` header asks for (delta-seconds or HTTP date), capped; None if absent."""
+        """Seconds a `Retry-After` header asks for (delta-seconds or HTTP date); None if absent or unreadable.
+
+        Not capped here: `get` compares it with `max_retry_after_seconds`.
+        """
         if not header:
             return None
         header = header.strip()
@@ -140,19 +154,7 @@ class RetryPolicy:
             if when.tzinfo is None:
                 when = when.replace(tzinfo=UTC)
             seconds = (when - datetime.now(UTC)).total_seconds()
-        return min(max(seconds, 0.0), self.max_backoff_seconds)
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """What one source produced on disk. Plain values only: it travels between tasks through XCom."""
-
-    source: str
-    files: tuple[str, ...]
-    records: int
-    pages: int
-    bytes: int
-    format: str
+        return max(seconds, 0.0) if seconds == seconds else None
 
 
 def fetch_source(
@@ -170,11 +172,11 @@ def fetch_source(
     `<source>.csv`. Stale files of the same source in `out_dir` are removed first, so a retried task
     never mixes two pulls. Raises `SourceError` when the source cannot be fetched completely.
     """
-    if source.format == "csv" and source.pagination is not Pagination.NONE:
+    if source.format == "csv" and source.pagination != "none":
         raise ValueError(f"source {source.name!r}: csv sources are fetched in one request (pagination none)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_files(out_dir, source.name)
+    remove_stale_files(out_dir, source.name)
     own_session = session is None
     session = session or requests.Session()
     try:
@@ -195,37 +197,7 @@ def fetch_source(
     return result
 
 
-def load_records(result: FetchResult, *, csv_chunksize: int = 100_000) -> Iterator[pandas.DataFrame]:
-    """Yield the fetched records one batch (DataFrame) at a time, so callers can stay within memory.
-
-    JSON records are flattened with dotted names (`campaign.id`, `metrics.clicks`). CSV columns are all
-    strings, with empty cells as missing values: the domain's transform decides the types, not a guess.
-    """
-    import pandas as pd
-
-    if result.format == "csv":
-        for path in result.files:
-            reader = pd.read_csv(
-                path, dtype=str, keep_default_na=False, chunksize=csv_chunksize, encoding="utf-8-sig"
-            )
-            with reader:
-                for chunk in reader:
-                    yield chunk.mask(chunk == "")
-        return
-    for path in result.files:
-        with open(path, encoding="utf-8") as handle:
-            records = [json.loads(line) for line in handle if line.strip()]
-        yield pd.json_normalize(records, sep=".")
-
-
 # --------------------------------------------------------------------------------------------- internals
-
-
-def _remove_stale_files(out_dir: Path, name: str) -> None:
-    pattern = re.compile(rf"{re.escape(name)}(-\d{{5,}}\.ndjson|\.csv)")
-    for path in out_dir.iterdir():
-        if path.is_file() and pattern.fullmatch(path.name):
-            path.unlink()
 
 
 def _format(template: str, values: Mapping[str, str], source: str) -> str:
@@ -278,6 +250,14 @@ class _Client:
         url = f"{connection.base_url}/{endpoint.lstrip('/')}"
         return cls(source, url, params, session, policy, headers, auth, secrets)
 
+    @property
+    def page_size(self) -> int:
+        return self.source.page_size
+
+    @property
+    def cursor_field(self) -> str:
+        return self.source.cursor_field
+
     # ---------------------------------------------------------------- messages
 
     def redact(self, text: str) -> str:
@@ -312,8 +292,7 @@ class _Client:
                         self._raise_for_status(response, page, extra_params)
                         self.last_status = status
                         return consume(response)
-                    wait = self.policy.retry_after(response.headers.get("Retry-After"))
-                    wait = self.policy.backoff(attempt) if wait is None else wait
+                    wait = self._wait_for(response, attempt, page, extra_params)
                     last = f"HTTP {status}"
             except _TRANSIENT as exc:
                 status, wait, last = None, self.policy.backoff(attempt), type(exc).__name__
@@ -326,6 +305,22 @@ class _Client:
                 )  # fmt: skip
                 time.sleep(wait)
         raise self.error(status, f"page {page} failed after {attempts} attempts (last: {last})", extra_params)
+
+    def _wait_for(
+        self, response: requests.Response, attempt: int, page: int, extra: Mapping[str, Any]
+    ) -> float:
+        """How long to wait before the next attempt: the server's Retry-After, else our backoff."""
+        asked = self.policy.retry_after(response.headers.get("Retry-After"))
+        if asked is None:
+            return self.policy.backoff(attempt)
+        limit = self.policy.max_retry_after_seconds
+        if asked > limit:
+            reason = (
+                f"page {page}: the server asks to retry after {asked:.0f} s, more than the maximum "
+                f"{limit:.0f} s (DATA_MESH_MAX_RETRY_AFTER_SECONDS)"
+            )
+            raise self.error(response.status_code, reason, extra)
+        return asked
 
     def _send(self, params: dict[str, str]) -> requests.Response:
         return self.session.get(
@@ -405,39 +400,9 @@ def _error_detail(response: requests.Response) -> str:
     return text if len(text) <= _ERROR_TEXT_LIMIT else text[:_ERROR_TEXT_LIMIT] + "..."
 
 
-class _NdjsonWriter:
-    """Writes each page's records as one NDJSON file and keeps the tallies for the `FetchResult`."""
-
-    def __init__(self, out_dir: Path, name: str) -> None:
-        self.out_dir, self.name = out_dir, name
-        self.files: list[str] = []
-        self.records = 0
-        self.bytes = 0
-
-    def write(self, page: int, rows: list[dict]) -> None:
-        if not rows:
-            return
-        path = self.out_dir / f"{self.name}-{page:05d}.ndjson"
-        with open(path, "wb") as handle:
-            for row in rows:
-                line = (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-                handle.write(line)
-                self.bytes += len(line)
-        self.files.append(str(path))
-        self.records += len(rows)
-
-    def result(self, pages: int) -> FetchResult:
-        return FetchResult(self.name, tuple(self.files), self.records, pages, self.bytes, "json")
-
-
 def _fetch_json(client: _Client, out_dir: Path) -> FetchResult:
-    writer = _NdjsonWriter(out_dir, client.source.name)
-    paginate = {
-        Pagination.NONE: _single_page,
-        Pagination.PAGE_NUMBER: _page_number_pages,
-        Pagination.CURSOR: _cursor_pages,
-        Pagination.WORLD_BANK: _world_bank_pages,
-    }[client.source.pagination]
+    writer = NdjsonWriter(out_dir, client.source.name)
+    paginate = pagination.get(client.source.pagination)
     pages = 0
     for page, rows in paginate(client):
         writer.write(page, rows)
@@ -447,82 +412,6 @@ def _fetch_json(client: _Client, out_dir: Path) -> FetchResult:
         if page >= MAX_PAGES:
             raise client.error(200, f"more than {MAX_PAGES} pages; the source is probably looping")
     return writer.result(pages)
-
-
-def _single_page(client: _Client) -> Iterator[tuple[int, list[dict]]]:
-    body = client.json_page(1, {})
-    if isinstance(body, list):  # a bare JSON array document
-        yield 1, client.checked_rows(body, 1, {})
-    else:
-        yield 1, client.records(body, 1, {})
-
-
-def _page_number_pages(client: _Client) -> Iterator[tuple[int, list[dict]]]:
-    size = client.source.page_size
-    page = 1
-    while True:
-        params = {"page": page, "page_size": size}
-        body = client.json_page(page, params)
-        rows = client.records(body, page, params)
-        yield page, rows
-        total_pages = body.get("total_pages")
-        if total_pages is None:  # no total announced: a short page is the last one
-            if len(rows) < size:
-                return
-        elif isinstance(total_pages, bool) or not isinstance(total_pages, int):
-            raise client.error(200, f"page {page}: total_pages is not an integer", params)
-        elif page >= total_pages:
-            return
-        page += 1
-
-
-def _cursor_pages(client: _Client) -> Iterator[tuple[int, list[dict]]]:
-    cursor_field = client.source.cursor_field
-    params: dict[str, Any] = {"limit": client.source.page_size}
-    seen: set[str] = set()
-    page = 1
-    while True:
-        body = client.json_page(page, params)
-        rows = client.records(body, page, params)
-        yield page, rows
-        cursor = body.get(cursor_field)
-        if cursor is None or cursor == "":
-            return
-        if str(cursor) in seen:
-            raise client.error(200, f"page {page}: {cursor_field!r} repeats an earlier cursor", params)
-        seen.add(str(cursor))
-        params = {"limit": client.source.page_size, "cursor": cursor}
-        page += 1
-
-
-def _world_bank_pages(client: _Client) -> Iterator[tuple[int, list[dict]]]:
-    page = 1
-    while True:
-        params = {"format": "json", "page": page, "per_page": client.source.page_size}
-        body = client.json_page(page, params)
-        meta, rows = _world_bank_body(client, body, page, params)
-        yield page, rows
-        try:
-            pages = int(meta["pages"])
-        except (KeyError, TypeError, ValueError):
-            raise client.error(200, f"page {page}: World Bank meta has no valid 'pages'", params) from None
-        if page >= pages:
-            return
-        page += 1
-
-
-def _world_bank_body(client: _Client, body: Any, page: int, params: Mapping[str, Any]) -> tuple[dict, list]:
-    """Split a World Bank `[meta, rows]` body; its 200-with-`message` answers are errors."""
-    if isinstance(body, list) and body and isinstance(body[0], dict) and "message" in body[0]:
-        messages = body[0]["message"] if isinstance(body[0]["message"], list) else [body[0]["message"]]
-        text = "; ".join(
-            f"{m.get('id', '?')} {m.get('key', '')}: {m.get('value', '')}" if isinstance(m, dict) else str(m)
-            for m in messages
-        )
-        raise client.error(200, f"World Bank API error on page {page}: {text}", params)
-    if not (isinstance(body, list) and len(body) == 2 and isinstance(body[0], dict)):
-        raise client.error(200, f"page {page} is not a World Bank [meta, rows] body", params)
-    return body[0], client.checked_rows(body[1], page, params)
 
 
 def _fetch_csv(client: _Client, out_dir: Path) -> FetchResult:
@@ -537,31 +426,10 @@ def _fetch_csv(client: _Client, out_dir: Path) -> FetchResult:
         return written
 
     written = client.get(1, {}, consume)
-    records = _count_csv_records(client, path)
+    try:
+        records = count_csv_records(path)
+    except MalformedBody as exc:
+        raise client.error(200, str(exc)) from None
     name, status = client.source.name, client.last_status
     log.info("source %s page 1: %d records (HTTP %d, %d bytes)", name, records, status, written)
     return FetchResult(client.source.name, (str(path),), records, 1, written, "csv")
-
-
-def _count_csv_records(client: _Client, path: Path) -> int:
-    """Count data rows in one streaming pass, rejecting a body that is cut short or ragged."""
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle, strict=True)
-            header = next(reader, None)
-            if not header:
-                raise client.error(200, "malformed CSV: the body is empty (no header)")
-            records = 0
-            for row in reader:
-                if not row:
-                    continue
-                records += 1
-                if len(row) != len(header):
-                    raise client.error(
-                        200,
-                        f"malformed CSV: record {records} (line {reader.line_num}) has {len(row)} fields, "
-                        f"the header has {len(header)}",
-                    )
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise client.error(200, f"malformed CSV: {exc}") from None
-    return records

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from data_mesh import conf
 from data_mesh.contract.spec import ProductSpec
@@ -101,8 +101,45 @@ def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:
     return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path
 
 
+class ProductStorage(Protocol):
+    """What the platform needs of a product's storage; `product_storage(spec)` is the one factory."""
+
+    spec: ProductSpec
+
+    @property
+    def uri(self) -> str: ...
+
+    def versions(self) -> list[int]: ...
+
+    def manifest(self, version: int | None = None, as_of: datetime | None = None) -> Manifest: ...
+
+    def read_table(
+        self, manifest: Manifest, partitions: list[str] | None = None, columns: list[str] | None = None
+    ) -> pa.Table: ...
+
+    def schema(self, columns: list[str] | None = None) -> pa.Schema: ...
+
+    def iter_batches(
+        self, manifest: Manifest, columns: list[str] | None = None
+    ) -> Iterator[pa.RecordBatch]: ...
+
+    def published_keys(self, columns: tuple[str, ...], except_partition: str) -> pa.Table | None: ...
+
+    def stage(self, table: pa.Table, partition: str) -> StagedPartition: ...
+
+    def discard(self, staged: StagedPartition) -> None: ...
+
+    def commit(self, staged: StagedPartition, schema_hash: str, run_id: str) -> Manifest: ...
+
+
+def product_storage(spec: ProductSpec, root: str | None = None) -> ProductStorage:
+    """The storage of one product under `root` (default `DATA_MESH_STORAGE_ROOT`: a folder or any
+    pyarrow/fsspec URL)."""
+    return ProductStore(spec, root)
+
+
 class ProductStore:
-    """Reads and writes the versions of one product."""
+    """Versioned, partitioned Parquet with manifests: reads and writes the versions of one product."""
 
     def __init__(self, spec: ProductSpec, root: str | None = None) -> None:
         self.spec = spec
@@ -182,7 +219,7 @@ class ProductStore:
         """The contract's Arrow schema, or the part of it `columns` names."""
         import pyarrow as pa
 
-        from data_mesh.quality.conform import arrow_schema
+        from data_mesh.storage.arrow import arrow_schema
 
         schema = arrow_schema(self.spec)
         return pa.schema([schema.field(c) for c in columns]) if columns else schema
@@ -196,6 +233,18 @@ class ProductStore:
             with self.fs.open_input_file(f"{self.base}/{relative}") as handle:
                 for batch in pq.ParquetFile(handle).iter_batches(batch_size=65_536, columns=columns):
                     yield batch.select(schema.names).cast(schema)
+
+    def published_keys(self, columns: tuple[str, ...], except_partition: str) -> pa.Table | None:
+        """The given columns of every partition of the latest version but one (None if unpublished).
+
+        Used to check that a new partition's primary keys are unique across the whole version.
+        """
+        try:
+            manifest = self.manifest()
+        except VersionNotFound:
+            return None
+        others = [k for k in manifest.partitions if k != except_partition]
+        return self.read_table(manifest, partitions=others, columns=list(columns))
 
     def file_paths(self, manifest: Manifest) -> list[str]:
         """Absolute paths/URLs of a version's files, for engines that read Parquet themselves."""

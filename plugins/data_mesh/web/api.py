@@ -15,7 +15,6 @@ from fastapi.responses import StreamingResponse
 from data_mesh.contract import registry
 from data_mesh.metadata.catalog import (
     iso,
-    may_read_restricted,
     metadata_store,
     parse_columns,
     product_detail,
@@ -48,10 +47,10 @@ def list_versions(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    from data_mesh.storage.products import ProductStore
+    from data_mesh.storage.products import product_storage
 
     spec = registry.get_product(product_id)
-    available = set(ProductStore(spec).versions())
+    available = set(product_storage(spec).versions())
     items = [
         {**p.to_dict(), "available": p.version in available}
         for p in metadata_store().list_publications(spec.id, limit=limit, offset=offset)
@@ -175,10 +174,11 @@ def download_version(
 ) -> StreamingResponse:
     import tempfile
 
-    from data_mesh.governance.reader import Principal, read_batches
+    from data_mesh.governance.access import Principal
+    from data_mesh.governance.reader import read_batches
 
     wanted = parse_columns(columns)
-    principal = Principal(name=user.get_name(), kind="user", may_read_restricted=may_read_restricted(user))
+    principal = Principal.for_user(user)
     manifest, schema, batches = read_batches(
         product_id,
         principal,

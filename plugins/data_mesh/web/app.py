@@ -23,6 +23,9 @@ from data_mesh.exceptions import AccessDenied, ContractError, UnknownProductErro
 log = logging.getLogger(__name__)
 
 TITLE = "Data Mesh"
+# Swagger UI is vendored (static/vendor/swagger-ui, see its README) and served by the UI router's
+# authenticated static route, so /docs works offline and needs the same login as everything else.
+SWAGGER_ASSETS = "/ui/static/vendor/swagger-ui"
 
 
 def _error(status: int, detail: str) -> JSONResponse:
@@ -43,8 +46,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(400, str(exc))
 
     async def bad_contract(_: Request, exc: Exception) -> JSONResponse:
-        log.error("data mesh catalog is invalid: %s", exc)
-        return _error(503, f"the product catalog is invalid: {exc}")
+        # Only the product whose contract is invalid answers this; the catalog lists it with its error.
+        log.error("invalid data contract: %s", exc)
+        return _error(422, f"invalid contract: {exc}")
 
     async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []
@@ -73,13 +77,25 @@ def _docs_router(app: FastAPI) -> APIRouter:
     docs = APIRouter(include_in_schema=False)
 
     @docs.get("/openapi.json")
-    def openapi() -> dict[str, Any]:
-        return app.openapi()
+    def openapi(request: Request) -> dict[str, Any]:
+        schema = app.openapi()
+        root = request.scope.get("root_path", "").rstrip("/")
+        if root:  # as FastAPI's own /openapi.json does: "Try it out" calls /data-mesh/api/...
+            schema = {**schema, "servers": [{"url": root}]}
+        return schema
 
     @docs.get("/docs")
     def swagger(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
-        return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title=f"{TITLE} API")
+        assets = f"{root}{SWAGGER_ASSETS}"
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json",
+            title=f"{TITLE} API",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},  # never send the spec's URL to swagger.io
+        )
 
     return docs
 

@@ -9,14 +9,11 @@ includes it requires). The sample rows of a product are read through the governe
 logged-in user, and recorded as an access event with path "ui".
 """
 
-import json
 import logging
 import mimetypes
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,12 +22,14 @@ from airflow.api_fastapi.core_api.security import GetUserDep, get_user
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
 
 from data_mesh.contract import registry
+from data_mesh.contract.partition import partition_end
 from data_mesh.contract.spec import ProductSpec
-from data_mesh.exceptions import AccessDenied, UnknownProductError, VersionNotFound
-from data_mesh.metadata.catalog import may_read_restricted
+from data_mesh.exceptions import AccessDenied, ContractError, UnknownProductError, VersionNotFound
+from data_mesh.governance.access import Principal, may_read_restricted
+from data_mesh.web import format as fmt
+from data_mesh.web.lineage_svg import lineage_svg
 
 log = logging.getLogger(__name__)
 
@@ -52,41 +51,8 @@ _env = Environment(
 )
 
 
-# ---- formatting helpers (also Jinja filters) --------------------------------------------------
-
-
-def _when(value: datetime | str | None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _size(num: int | None) -> str:
-    if num is None:
-        return "—"
-    size = float(num)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"  # pragma: no cover
-
-
-def _number(num: float | int | None) -> str:
-    return "—" if num is None else f"{num:,}"
-
-
-def _web_url(url: str | None) -> str | None:
-    """Only http(s) links from contracts become hrefs (never `javascript:` and the like)."""
-    return url if url and url.lower().startswith(("https://", "http://")) else None
-
-
 _env.filters.update(
-    when=_when, size=_size, number=_number, web_url=_web_url, q=lambda s: quote(str(s), safe="")
+    when=fmt.when, size=fmt.size, number=fmt.number, web_url=fmt.web_url, q=lambda s: quote(str(s), safe="")
 )
 
 
@@ -110,7 +76,8 @@ _STATUS_REASON = {
     "deprecated": "The contract is deprecated or retired.",
     "never published": "No version has been published yet.",
     "failing": "The latest validation failed: consumers still get the previous version.",
-    "stale": "The latest publication is older than the {sla} h latency SLA.",
+    "stale": "The newest partition ended longer ago than the {sla} h latency SLA.",
+    "invalid contract": "The contract is invalid: no DAG runs until it is fixed.",
     "fresh": "Published within the {sla} h latency SLA.",
 }
 
@@ -132,13 +99,15 @@ def _product_rows(search: str | None = None, domain: str | None = None) -> list[
     """Catalog lines (the same ones the JSON API serves) with each product's spec and health."""
     from data_mesh.metadata.catalog import product_summaries
 
-    specs = registry.load_products()
+    specs = registry.load_mesh().products
     return [
         {
-            "spec": specs[line["id"]],
+            "id": line["id"],
+            "domain": line["domain"],
+            "spec": specs.get(line["id"]),
             "summary": line,
             "health": _health(line),
-            "search": _search_text(specs[line["id"]]),
+            "search": _search_text(specs[line["id"]]) if line["id"] in specs else line["id"],
         }
         for line in product_summaries(search=search, domain=domain)
     ]
@@ -146,9 +115,9 @@ def _product_rows(search: str | None = None, domain: str | None = None) -> list[
 
 def _versions(spec: ProductSpec, publications: dict[int, Any]) -> list[dict[str, Any]]:
     """Kept versions, newest first, from the product store's manifests (rows and bytes of each version)."""
-    from data_mesh.storage.products import ProductStore
+    from data_mesh.storage.products import product_storage
 
-    store = ProductStore(spec)
+    store = product_storage(spec)
     rows = []
     for version in reversed(store.versions()):
         try:
@@ -170,29 +139,19 @@ def _versions(spec: ProductSpec, publications: dict[int, Any]) -> list[dict[str,
     return rows
 
 
-def _partition_end(spec: ProductSpec, key: str) -> datetime | None:
-    from data_mesh.contract.partition import parse_partition
-
-    try:
-        window = parse_partition(spec.partitioning.granularity, key)
-    except ValueError:
-        return None
-    return datetime.combine(window.end, datetime.min.time(), tzinfo=UTC)
-
-
 def _freshness_series(spec: ProductSpec, publications: list[Any]) -> dict[str, Any]:
     """Age (hours) of the newest partition at each publication, oldest first, and the SLA latency."""
     points, newest = [], None
     for pub in sorted(publications, key=lambda p: p.version):
         if pub.partition and (newest is None or pub.partition > newest):
             newest = pub.partition
-        end = _partition_end(spec, newest) if newest else None
+        end = partition_end(spec.partitioning.granularity, newest) if newest else None
         if end is None:
             continue
         published = pub.published_at if pub.published_at.tzinfo else pub.published_at.replace(tzinfo=UTC)
         age = max((published - end) / timedelta(hours=1), 0.0)
         points.append(
-            {"label": f"v{pub.version} · {_when(published)}", "age": round(age, 2), "partition": newest}
+            {"label": f"v{pub.version} · {fmt.when(published)}", "age": round(age, 2), "partition": newest}
         )
     return {"points": points, "sla_hours": spec.sla.latency_hours}
 
@@ -200,7 +159,7 @@ def _freshness_series(spec: ProductSpec, publications: list[Any]) -> dict[str, A
 def _quality_series(history: list[Any]) -> list[dict[str, Any]]:
     return [
         {
-            "label": _when(v.created_at),
+            "label": fmt.when(v.created_at),
             "rate": round(100.0 * v.successful / v.evaluated, 1)
             if v.evaluated
             else (100.0 if v.success else 0.0),
@@ -234,19 +193,19 @@ def _cell(value: Any) -> str:
 def _sample(spec: ProductSpec, user: Any) -> Sample:
     """The first rows of the newest partition of the latest version, read as the user (path "ui")."""
     from data_mesh.contract.partition import parse_partition
-    from data_mesh.governance.reader import Principal, read_table
-    from data_mesh.storage.products import ProductStore
+    from data_mesh.governance.reader import read_table
+    from data_mesh.storage.products import product_storage
 
-    allowed_pii = may_read_restricted(user)
+    principal = Principal.for_user(user)
+    allowed_pii = may_read_restricted(principal)
     masked = set() if allowed_pii else set(spec.restricted_columns)
     columns = [c for c in spec.column_names if c not in masked]
     try:
-        manifest = ProductStore(spec).manifest()
+        manifest = product_storage(spec).manifest()
     except VersionNotFound:
         return Sample(list(spec.column_names), [], masked, message="Nothing has been published yet.")
     newest = max(manifest.partitions) if manifest.partitions else None
     window = parse_partition(spec.partitioning.granularity, newest) if newest else None
-    principal = Principal(name=_user_name(user), kind="user", may_read_restricted=allowed_pii)
     try:
         result = read_table(
             spec.id,
@@ -264,144 +223,12 @@ def _sample(spec: ProductSpec, user: Any) -> Sample:
     return Sample(list(spec.column_names), rows, masked, result.manifest.version, newest)
 
 
-# ---- lineage picture --------------------------------------------------------------------------
-
-_NODE_W, _NODE_H, _COL_GAP, _ROW_GAP, _PAD = 210, 42, 70, 18, 16
-_KIND_LABEL = {"source": "source", "product": "data product", "dag": "consuming DAG"}
-
-
-def _layers(root: str, edges: list[tuple[str, str]]) -> dict[str, int]:
-    """Layer of each node: 0 for the product, -n for n hops upstream, +n for n hops downstream."""
-    layer = {root: 0}
-    for direction in (-1, 1):
-        frontier = [root]
-        while frontier:
-            following = []
-            for node in frontier:
-                for up, down in edges:
-                    other = (
-                        up
-                        if direction < 0 and down == node
-                        else down
-                        if direction > 0 and up == node
-                        else None
-                    )
-                    if other is not None and other not in layer:
-                        layer[other] = layer[node] + direction
-                        following.append(other)
-            frontier = following
-    return layer
-
-
-def _node_link(kind: str, node_id: str, base: str) -> tuple[str | None, str | None]:
-    if kind == "product":
-        return f"{base}/products/{quote(node_id, safe='.')}", None
-    if kind == "dag":
-        return f"/dags/{quote(node_id, safe='')}", "_top"
-    return None, None
-
-
-def _short(text: str, limit: int = 27) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def lineage_svg(product_id: str, edges: Iterable[Any], base: str) -> Markup:
-    """A layered, left-to-right SVG of the lineage graph (upstream left, downstream right)."""
-    root = f"product:{product_id}"
-    pairs = [(f"{e.upstream_kind}:{e.upstream_id}", f"{e.downstream_kind}:{e.downstream_id}") for e in edges]
-    layer = _layers(root, pairs)
-    low = min(layer.values())
-    columns: dict[int, list[str]] = {}
-    for key in sorted(layer, key=lambda k: (layer[k], k)):
-        columns.setdefault(layer[key] - low, []).append(key)
-    tallest = max(len(c) for c in columns.values())
-    height = 2 * _PAD + tallest * _NODE_H + (tallest - 1) * _ROW_GAP
-    width = 2 * _PAD + len(columns) * _NODE_W + (len(columns) - 1) * _COL_GAP
-    pos: dict[str, tuple[float, float]] = {}
-    for col, keys in columns.items():
-        block = len(keys) * _NODE_H + (len(keys) - 1) * _ROW_GAP
-        top = (height - block) / 2
-        for i, key in enumerate(keys):
-            pos[key] = (_PAD + col * (_NODE_W + _COL_GAP), top + i * (_NODE_H + _ROW_GAP))
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="lineage" id="lineage-svg" role="img" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'aria-label="Lineage of {escape(product_id)}">',
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="lineage-arrow"/></marker></defs>',
-    ]
-    for up, down in pairs:
-        if up not in pos or down not in pos:
-            continue
-        (x1, y1), (x2, y2) = pos[up], pos[down]
-        sx, sy, ex, ey = x1 + _NODE_W, y1 + _NODE_H / 2, x2, y2 + _NODE_H / 2
-        mid = (sx + ex) / 2
-        parts.append(
-            f'<path class="lineage-edge" marker-end="url(#arrow)" '
-            f'd="M{sx:.0f},{sy:.0f} C{mid:.0f},{sy:.0f} {mid:.0f},{ey:.0f} {ex - 2:.0f},{ey:.0f}"/>'
-        )
-    for key, (x, y) in pos.items():
-        kind, _, node_id = key.partition(":")
-        href, target = _node_link(kind, node_id, base)
-        label = escape(_KIND_LABEL.get(kind, kind))
-        css = "lineage-node lineage-" + kind + (" lineage-root" if key == root else "")
-        node = (
-            f'<g class="{css}" data-node="{escape(key)}"><title>{escape(_KIND_LABEL.get(kind, kind))}: '
-            f"{escape(node_id)}</title>"
-            f'<rect x="{x:.0f}" y="{y:.0f}" width="{_NODE_W}" height="{_NODE_H}" rx="6"/>'
-            f'<text x="{x + 10:.0f}" y="{y + 16:.0f}" class="lineage-kind">{label}</text>'
-            f'<text x="{x + 10:.0f}" y="{y + 33:.0f}" class="lineage-label">{escape(_short(node_id))}</text>'
-            "</g>"
-        )
-        if href and key != root:
-            target_attr = f' target="{target}"' if target else ""
-            node = f'<a href="{escape(href)}"{target_attr}>{node}</a>'
-        parts.append(node)
-    parts.append("</svg>")
-    return Markup("".join(parts))
-
-
-# ---- the contract, pretty ---------------------------------------------------------------------
-
-_YAML_KEY = re.compile(r"^(\s*(?:- )?)([A-Za-z_][\w.-]*)(:)(?=\s|$)")
-
-
-def highlight_yaml(text: str) -> Markup:
-    """Escape the YAML and colour its keys, comments and list dashes (no library needed)."""
-    lines = []
-    for raw in text.splitlines():
-        stripped = raw.lstrip()
-        if stripped.startswith("#"):
-            lines.append(f'<span class="y-comment">{escape(raw)}</span>')
-            continue
-        match = _YAML_KEY.match(raw)
-        if match:
-            lead, key, colon = match.groups()
-            rest = raw[match.end() :]
-            lead_html = escape(lead).replace("- ", '<span class="y-dash">-</span> ')
-            lines.append(
-                f'{lead_html}<span class="y-key">{escape(key)}</span>{colon}'
-                f'<span class="y-value">{escape(rest)}</span>'
-            )
-        else:
-            lines.append(escape(raw).replace("- ", '<span class="y-dash">-</span> ', 1))
-    return Markup("\n".join(lines))
-
-
 # ---- rendering --------------------------------------------------------------------------------
 
 
 def _base(request: Request) -> str:
     """URL prefix of the UI: '/data-mesh/ui' when mounted by Airflow, '/ui' in a bare app."""
     return f"{request.scope.get('root_path', '').rstrip('/')}/ui"
-
-
-def _json_script(data: Any) -> Markup:
-    """JSON safe to embed in <script type="application/json">."""
-    text = (
-        json.dumps(data, default=str).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    )
-    return Markup(text)
 
 
 def _render(
@@ -434,7 +261,7 @@ def catalog_page(request: Request, user: GetUserDep, q: str = "") -> HTMLRespons
     rows = _product_rows(search=q)
     domains: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        domains.setdefault(row["spec"].domain, []).append(row)
+        domains.setdefault(row["domain"], []).append(row)
     return _render(
         request,
         user,
@@ -442,7 +269,7 @@ def catalog_page(request: Request, user: GetUserDep, q: str = "") -> HTMLRespons
         title="Data products",
         q=q,
         domains=dict(sorted(domains.items())),
-        total=len(registry.load_products()),
+        total=len(_product_rows()) if q else len(rows),
         shown=len(rows),
     )
 
@@ -463,6 +290,8 @@ def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLRes
         spec = registry.get_product(product_id)
     except UnknownProductError:
         return _not_found(request, user, "data product", product_id)
+    except ContractError as error:
+        return _render(request, user, "invalid.html", title=product_id, product_id=product_id, error=error)
     store = _store()
     publications = store.list_publications(spec.id, limit=200)
     history = store.quality_history(spec.id, limit=100)
@@ -477,8 +306,8 @@ def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLRes
         "product.html",
         title=spec.id,
         spec=spec,
-        health=next(r["health"] for r in _product_rows(domain=spec.domain) if r["spec"].id == spec.id),
-        contract_html=highlight_yaml(Path(spec.contract_path).read_text(encoding="utf-8")),
+        health=next(r["health"] for r in _product_rows(domain=spec.domain) if r["id"] == spec.id),
+        contract_html=fmt.highlight_yaml(Path(spec.contract_path).read_text(encoding="utf-8")),
         versions=_versions(spec, {p.version: p for p in publications}),
         history=history,
         latest_report=latest_report,
@@ -486,8 +315,8 @@ def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLRes
         events=events,
         usage=store.usage_by_consumer(spec.id),
         sample=sample,
-        may_read_restricted=may_read_restricted(user),
-        charts_json=_json_script(charts),
+        may_read_restricted=may_read_restricted(Principal.for_user(user)),
+        charts_json=fmt.json_script(charts),
         dag_url=f"/dags/{quote(spec.dag_id, safe='')}",
     )
 

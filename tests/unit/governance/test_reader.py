@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from data_mesh.exceptions import AccessDenied, UnknownProductError
-from data_mesh.governance.reader import Principal, read_table
+from data_mesh.governance.access import Principal
+from data_mesh.governance.reader import read_table
 from data_mesh.metadata.store import MetadataStore
 from tests.unit.storage.test_products import ads_rows
 
@@ -56,7 +57,7 @@ def test_people_need_a_role_for_pii(published, monkeypatch):
 
 
 def test_bad_requests_name_the_problem(published):
-    reader = Principal(name="admin", kind="user", may_read_restricted=True)
+    reader = Principal(name="admin", kind="user", roles=frozenset({"admin"}))
     with pytest.raises(UnknownProductError, match="unknown data product 'sales.nope'"):
         read_table("sales.nope", reader, purpose="x")
     with pytest.raises(UnknownProductError):

@@ -10,14 +10,16 @@ import pytest
 
 from data_mesh.contract.spec import Access, Column, Partitioning, ProductSpec, Sla
 from data_mesh.exceptions import ContractViolation, DataMeshError
-from data_mesh.quality.conform import arrow_schema, check_contract, conform, schema_hash
+from data_mesh.quality.conform import conform
+from data_mesh.quality.rules import check_contract
+from data_mesh.storage.arrow import arrow_schema, schema_hash
 
 
 def make_spec(*columns: Column, name: str = "customer_orders") -> ProductSpec:
     return ProductSpec(
         domain="sales", name=name, version="1.0.0", status="active", description="test",
         owner="sales", columns=columns, partitioning=Partitioning(columns[0].name, "day"), sla=Sla(),
-        access=Access(), expectation_suite=f"sales.{name}.json", contract_path="", contract_id="",
+        access=Access(), expectation_suite=f"sales/{name}.json", contract_path="", contract_id="",
     )
 
 
@@ -139,7 +141,7 @@ def test_conform_handles_a_million_rows():
 
 
 def test_check_contract_clean_table():
-    assert check_contract(conform(good_frame(), SPEC), SPEC) == []
+    assert check_contract(conform(good_frame(), SPEC), SPEC).violations == []
 
 
 def test_check_contract_required_unique_and_composite_key():
@@ -158,7 +160,7 @@ def test_check_contract_required_unique_and_composite_key():
         "ref": ["a", "a", None, None, "b", "c"],
         "cost": [1.0, None, None, 2.0, 3.0, 4.0],
     })
-    found = {v.kind: v for v in check_contract(table, spec)}
+    found = {v.kind: v for v in check_contract(table, spec).violations}
     assert set(found) == {"required", "unique", "primary_key"}
     assert found["required"].columns == ("cost",) and found["required"].count == 2
     assert found["unique"].count == 2 and found["unique"].samples == ["a"]  # nulls are not duplicates

@@ -14,15 +14,15 @@ SUITES = sorted((Path(__file__).resolve().parents[3] / "expectations").glob("*/*
 
 
 def test_the_folder_has_the_products_suites():
-    names = {p.stem for p in SUITES}
+    names = {f"{p.parent.name}.{p.stem}" for p in SUITES}
     assert {"marketing.ads_performance", "sales.customer_orders", "finance.monthly_revenue"} <= names
 
 
-@pytest.mark.parametrize("path", SUITES, ids=[p.stem for p in SUITES])
+@pytest.mark.parametrize("path", SUITES, ids=[f"{p.parent.name}.{p.stem}" for p in SUITES])
 def test_suite_loads_strictly(path: Path):
     raw = json.loads(path.read_text())
     suite = load_suite(path)
-    assert suite.name == path.stem == raw["name"]
+    assert suite.name == f"{path.parent.name}.{path.stem}" == raw["name"]
     assert len(suite.expectations) == len(raw["expectations"]) > 0
     for entry in raw["expectations"]:
         assert set(entry) <= {"type", "kwargs", "meta", "severity", "notes"}

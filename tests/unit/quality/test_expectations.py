@@ -12,7 +12,8 @@ import pytest
 from data_mesh.contract.spec import Access, Column, Partitioning, ProductSpec, Sla
 from data_mesh.exceptions import ContractViolation, ValidationFailed
 from data_mesh.quality.conform import conform
-from data_mesh.quality.expectations import ExpectationOutcome, ValidationReport, validate_table
+from data_mesh.quality.evaluate import evaluate as validate_table
+from data_mesh.quality.report import ExpectationOutcome, ValidationReport
 
 EXPECTATIONS = Path(__file__).resolve().parents[3] / "expectations"
 REGIONS = ["NA", "EMEA", "APAC", "LATAM"]
@@ -23,7 +24,7 @@ def make_spec(product_id: str, columns: tuple[Column, ...], partition: str) -> P
     return ProductSpec(
         domain=domain, name=name, version="1.0.0", status="active", description="test", owner=domain,
         columns=columns, partitioning=Partitioning(partition, "day"), sla=Sla(), access=Access(),
-        expectation_suite=f"{product_id}.json", contract_path="", contract_id="",
+        expectation_suite=f"{product_id.replace('.', '/')}.json", contract_path="", contract_id="",
     )
 
 

@@ -6,6 +6,7 @@ import json
 import logging
 import pickle
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -14,9 +15,10 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from data_mesh.contract.spec import Auth, HttpSource, Pagination
+from data_mesh.contract.spec import Auth, HttpSource
 from data_mesh.exceptions import DataMeshError, SourceError
-from data_mesh.sources.http import ConnectionInfo, FetchResult, RetryPolicy, fetch_source, load_records
+from data_mesh.sources.http import ConnectionInfo, RetryPolicy, fetch_source
+from data_mesh.sources.staged import FetchResult, load_records
 from demo.source_server import DemoSourceServer
 
 DAY = "2026-11-22"
@@ -30,7 +32,7 @@ ADS = HttpSource(
     conn_id="marketing_ads_api",
     endpoint="/ads/v1/campaign-performance",
     params={"date": "{partition}"},
-    pagination=Pagination.PAGE_NUMBER,
+    pagination="page_number",
     auth=Auth.API_KEY,
     page_size=500,
 )
@@ -39,7 +41,7 @@ ORDERS = HttpSource(
     conn_id="sales_crm_api",
     endpoint="crm/v1/orders",
     params={"date": "{partition}"},
-    pagination=Pagination.CURSOR,
+    pagination="cursor",
     auth=Auth.BEARER,
     page_size=700,
 )
@@ -47,7 +49,7 @@ CUSTOMERS = HttpSource(
     name="customers",
     conn_id="sales_crm_api",
     endpoint="crm/v1/customers",
-    pagination=Pagination.CURSOR,
+    pagination="cursor",
     auth=Auth.BEARER,
     page_size=1000,
 )
@@ -64,7 +66,7 @@ GDP = HttpSource(
     conn_id="world_bank_api",
     endpoint="v2/country/all/indicator/NY.GDP.MKTP.CD",
     params={"date": "2015:{year}"},
-    pagination=Pagination.WORLD_BANK,
+    pagination="world_bank",
     page_size=50,
 )
 
@@ -126,7 +128,7 @@ def test_world_bank_pagination_fetches_everything(server, conns, tmp_path: Path)
 
 
 def test_world_bank_without_data_gives_no_files(conns, tmp_path: Path) -> None:
-    source = HttpSource("old", "wb", GDP.endpoint, {"date": "1900:1901"}, Pagination.WORLD_BANK)
+    source = HttpSource("old", "wb", GDP.endpoint, {"date": "1900:1901"}, "world_bank")
     result = fetch_source(source, conns["wb"], tmp_path, VALUES, policy=FAST)
     assert (result.records, result.files, result.pages) == (0, (), 1)
     assert list(load_records(result)) == []
@@ -187,7 +189,7 @@ def test_stale_files_of_the_source_are_removed(conns, tmp_path: Path) -> None:
 
 
 def test_user_agent_and_template_errors(server, conns, tmp_path: Path) -> None:
-    source = HttpSource("ads", "x", ADS.endpoint, {"date": "{nope}"}, Pagination.PAGE_NUMBER, Auth.API_KEY)
+    source = HttpSource("ads", "x", ADS.endpoint, {"date": "{nope}"}, "page_number", Auth.API_KEY)
     with pytest.raises(ValueError, match="nope"):
         fetch_source(source, conns["ads"], tmp_path, VALUES, policy=FAST)
     from data_mesh.sources.http import USER_AGENT
@@ -231,7 +233,7 @@ def test_missing_secret_is_reported_before_any_request(server, tmp_path: Path) -
 
 def test_bad_parameter_400_names_it_and_is_not_retried(server, conns, tmp_path: Path) -> None:
     source = HttpSource(
-        "ads", "x", ADS.endpoint, {"date": "{partition}"}, Pagination.PAGE_NUMBER, Auth.API_KEY
+        "ads", "x", ADS.endpoint, {"date": "{partition}"}, "page_number", Auth.API_KEY
     )
     before = server.requests["ads"]
     with pytest.raises(SourceError) as info:
@@ -243,7 +245,7 @@ def test_bad_parameter_400_names_it_and_is_not_retried(server, conns, tmp_path: 
 
 def test_rate_limit_is_retried_after_retry_after(server, conns, tmp_path: Path, caplog) -> None:
     caplog.set_level(logging.INFO, logger="data_mesh.sources.http")
-    server.set_fault("crm", "rate_limit", count=2, retry_after=1)  # capped to 0.01 s by the policy
+    server.set_fault("crm", "rate_limit", count=2, retry_after=1)  # honoured: two 1 s waits
     before = server.requests["crm"]
     result = fetch_source(CUSTOMERS, conns["crm"], tmp_path, VALUES, policy=FAST)
     assert result.records == 5000
@@ -327,7 +329,7 @@ def test_malformed_csv_fails(server, conns, tmp_path: Path) -> None:
 
 
 def test_world_bank_error_body_fails(server, conns, tmp_path: Path) -> None:
-    source = HttpSource("bad", "wb", "v2/country/all/indicator/NOT.REAL", pagination=Pagination.WORLD_BANK)
+    source = HttpSource("bad", "wb", "v2/country/all/indicator/NOT.REAL", pagination="world_bank")
     with pytest.raises(SourceError) as info:
         fetch_source(source, conns["wb"], tmp_path, VALUES, policy=FAST)
     assert "World Bank API error" in str(info.value) and "Invalid value" in str(info.value)
@@ -340,7 +342,7 @@ def test_missing_records_field_fails(server, conns, tmp_path: Path) -> None:
         "x",
         ADS.endpoint,
         {"date": "{partition}"},
-        Pagination.PAGE_NUMBER,
+        "page_number",
         Auth.API_KEY,
         records_field="items",
     )
@@ -402,7 +404,7 @@ def test_connection_from_airflow_and_repr_hides_the_secret() -> None:
 def test_retry_after_parsing_and_backoff() -> None:
     policy = RetryPolicy(backoff_seconds=1, max_backoff_seconds=10)
     assert policy.retry_after("3") == 3
-    assert policy.retry_after("120") == 10  # capped
+    assert policy.retry_after("120") == 120  # not capped by the backoff: `get` compares it with the maximum
     assert policy.retry_after(None) is None and policy.retry_after("soon") is None
     future = format_datetime(datetime.now(UTC) + timedelta(seconds=5), usegmt=True)
     assert 0 < policy.retry_after(future) <= 5
@@ -413,3 +415,28 @@ def test_retry_after_parsing_and_backoff() -> None:
         assert ceiling / 2 <= policy.backoff(attempt) <= ceiling
     with pytest.raises(ValueError):
         RetryPolicy(max_attempts=0)
+
+
+def test_a_two_second_retry_after_really_waits(server, conns, tmp_path: Path) -> None:
+    """The wait is the server's (2 s), not our backoff (FAST waits at most 0.01 s)."""
+    server.set_fault("erp", "rate_limit", count=1, retry_after=2)
+    before = server.requests["erp"]
+    started = time.monotonic()
+    result = fetch_source(LEDGER, conns["erp"], tmp_path, MONTH_VALUES, policy=FAST)
+    waited = time.monotonic() - started
+    assert result.records > 0 and server.requests["erp"] - before == 2
+    assert 2.0 <= waited < 7.0, f"Retry-After: 2 took {waited:.2f} s"
+
+
+def test_a_retry_after_beyond_the_maximum_fails_at_once(server, conns, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DATA_MESH_MAX_RETRY_AFTER_SECONDS", "3")
+    policy = RetryPolicy(max_attempts=4, backoff_seconds=0.001, max_backoff_seconds=0.01)
+    assert policy.max_retry_after_seconds == 3
+    server.set_fault("erp", "rate_limit", count=1, retry_after=3600)
+    before = server.requests["erp"]
+    with pytest.raises(SourceError) as info:
+        fetch_source(LEDGER, conns["erp"], tmp_path, MONTH_VALUES, policy=policy)
+    message = str(info.value)
+    assert "retry after 3600 s, more than the maximum 3 s (DATA_MESH_MAX_RETRY_AFTER_SECONDS)" in message
+    assert server.requests["erp"] - before == 1  # no second request, no hour-long sleep
+    server.clear_faults()

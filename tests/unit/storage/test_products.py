@@ -13,7 +13,7 @@ import pytest
 from data_mesh.contract.registry import get_product
 from data_mesh.contract.spec import Sla
 from data_mesh.exceptions import VersionNotFound
-from data_mesh.quality.conform import arrow_schema
+from data_mesh.storage.arrow import arrow_schema
 from data_mesh.storage.products import ProductStore
 
 

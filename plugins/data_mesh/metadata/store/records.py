@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
-PrincipalKind = Literal["user", "task"]
-AccessPath = Literal["task", "api", "ui", "cli"]
+from data_mesh.governance.access import AccessPath, PrincipalKind
+
 UpstreamKind = Literal["source", "product"]
 DownstreamKind = Literal["product", "dag"]
 
@@ -171,6 +171,7 @@ class ProductSummary(_Record):
     latest_rows: int | None = None
     latest_validation_success: bool | None = None
     latest_validated_at: datetime | None = None
+    newest_partition: str | None = None  # the newest partition any publication wrote
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
+from . import access_log
 from . import models as m
 from .engine import ensure_migrated, get_engine, write_connection
+from .lineage import lineage_graph
 from .records import (
     AccessEvent,
     ConsumerUsage,
     LineageEdge,
     LineageGraph,
-    LineageNode,
     Page,
     ProductRecord,
     ProductSummary,
@@ -236,6 +237,9 @@ class MetadataStore:
         latest_validation = (
             sa.select(sa.func.max(val.c.id)).where(val.c.product_id == p.c.id).scalar_subquery()
         )
+        newest_partition = (
+            sa.select(sa.func.max(pub.c.partition)).where(pub.c.product_id == p.c.id).scalar_subquery()
+        )
         lp, lv = pub.alias("lp"), val.alias("lv")
         term = (search or "").strip().casefold()
         query = (
@@ -255,6 +259,7 @@ class MetadataStore:
                 lp.c.rows.label("latest_rows"),
                 lv.c.success.label("latest_validation_success"),
                 lv.c.created_at.label("latest_validated_at"),
+                newest_partition.label("newest_partition"),
             )  # fmt: skip
             .select_from(
                 p.outerjoin(lp, sa.and_(lp.c.product_id == p.c.id, lp.c.version == latest_version)).outerjoin(
@@ -290,6 +295,7 @@ class MetadataStore:
                     None if r["latest_validation_success"] is None else bool(r["latest_validation_success"])
                 ),
                 latest_validated_at=r["latest_validated_at"],
+                newest_partition=r["newest_partition"],
             )
             for r in rows
             if not term or _matches(r, term)
@@ -398,56 +404,12 @@ class MetadataStore:
             rows = conn.execute(query).mappings().all()
         return [TaskRunRecord(**{k: r[k] for k in r}) for r in rows]
 
-    # ------------------------------------------------------------------ lineage
-
-    @staticmethod
-    def _node_filter(kind_col: Any, id_col: Any, nodes: set[LineageNode]) -> Any:
-        by_kind: dict[str, list[str]] = {}
-        for node in nodes:
-            by_kind.setdefault(node.kind, []).append(node.id)
-        return sa.or_(*(sa.and_(kind_col == k, id_col.in_(sorted(ids))) for k, ids in by_kind.items()))
+    # ------------------------------------------------------------------ lineage and access log
 
     def lineage(self, product_id: str, depth: int = 1) -> LineageGraph:
-        """The product's lineage: upstream and downstream edges up to `depth` hops (one query per hop)."""
-        le = m.lineage_edges
-        root = LineageNode("product", product_id)
-        nodes: dict[str, LineageNode] = {root.key: root}
-        edges: dict[tuple[str, str, str, str], LineageEdge] = {}
-        up_frontier: set[LineageNode] = {root}
-        down_frontier: set[LineageNode] = {root}
+        """The product's lineage: upstream and downstream edges up to `depth` hops."""
         with self._read() as conn:
-            for _ in range(max(depth, 0)):
-                if not up_frontier and not down_frontier:
-                    break
-                conditions = []
-                if up_frontier:
-                    conditions.append(
-                        self._node_filter(le.c.downstream_kind, le.c.downstream_id, up_frontier)
-                    )
-                if down_frontier:
-                    conditions.append(self._node_filter(le.c.upstream_kind, le.c.upstream_id, down_frontier))
-                query = sa.select(
-                    le.c.upstream_kind, le.c.upstream_id, le.c.downstream_kind, le.c.downstream_id
-                ).where(sa.or_(*conditions))
-                next_up: set[LineageNode] = set()
-                next_down: set[LineageNode] = set()
-                for row in conn.execute(query):
-                    edge = LineageEdge(*row)
-                    key = tuple(row)
-                    if edge.downstream in up_frontier and edge.upstream.key not in nodes:
-                        next_up.add(edge.upstream)
-                    if edge.upstream in down_frontier and edge.downstream.key not in nodes:
-                        next_down.add(edge.downstream)
-                    edges.setdefault(key, edge)
-                for node in next_up | next_down:
-                    nodes.setdefault(node.key, node)
-                up_frontier, down_frontier = next_up, next_down
-        return LineageGraph(
-            nodes=tuple(sorted(nodes.values(), key=lambda n: (n.kind, n.id))),
-            edges=tuple(sorted(edges.values(), key=lambda e: (e.upstream.key, e.downstream.key))),
-        )
-
-    # ------------------------------------------------------------------ access
+            return lineage_graph(conn, product_id, depth)
 
     def list_access_events(
         self,
@@ -459,57 +421,13 @@ class MetadataStore:
         offset: int = 0,
     ) -> Page[AccessEvent]:
         """Access events, newest first, filtered; `total` counts every match."""
-        ae = m.access_events
-        conditions = []
-        if product_id is not None:
-            conditions.append(ae.c.product_id == product_id)
-        if principal is not None:
-            conditions.append(ae.c.principal == principal)
-        if path is not None:
-            conditions.append(ae.c.path == path)
-        if allowed is not None:
-            conditions.append(ae.c.allowed.is_(sa.true()) if allowed else ae.c.allowed.is_(sa.false()))
-        count_query = sa.select(sa.func.count()).select_from(ae).where(*conditions)
-        page_query = (
-            sa.select(ae)
-            .where(*conditions)
-            .order_by(ae.c.at.desc(), ae.c.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
         with self._read() as conn:
-            total = int(conn.execute(count_query).scalar_one())
-            rows = conn.execute(page_query).mappings().all()
-        items = tuple(
-            AccessEvent(
-                **{k: r[k] for k in r if k != "columns"},
-                columns=tuple(r["columns"]) if r["columns"] is not None else None,
-            )
-            for r in rows
-        )
-        return Page(items=items, total=total, limit=limit, offset=offset)
+            return access_log.list_access_events(conn, product_id, principal, path, allowed, limit, offset)
 
     def usage_by_consumer(self, product_id: str) -> list[ConsumerUsage]:
-        """Allowed reads of a product per principal: (principal, reads, rows, last_at), most reads first."""
-        ae = m.access_events
-        reads = sa.func.count().label("reads")
-        query = (
-            sa.select(
-                ae.c.principal,
-                reads,
-                sa.func.coalesce(sa.func.sum(ae.c.rows), 0).label("rows"),
-                sa.func.max(ae.c.at).label("last_at"),
-            )
-            .where(ae.c.product_id == product_id, ae.c.allowed.is_(sa.true()))
-            .group_by(ae.c.principal)
-            .order_by(reads.desc(), ae.c.principal)
-        )
+        """Allowed reads of a product per principal, most reads first."""
         with self._read() as conn:
-            rows = conn.execute(query).all()
-        return [
-            ConsumerUsage(principal, int(n), int(total_rows), as_utc(last_at))
-            for principal, n, total_rows, last_at in rows
-        ]
+            return access_log.usage_by_consumer(conn, product_id)
 
 
 __all__ = ["MetadataStore"]

@@ -1,0 +1,83 @@
+"""data-mesh: domain-owned data products on Apache Airflow 3.
+
+The public API, the only names domain code (``dags/``, ``domains/``) imports:
+
+* ``build_domain_dags(domain)``: one Airflow DAG per product contract of a domain (a DAG file's body);
+* ``TransformContext``: what a product's ``build(ctx)`` receives (fetched sources, governed inputs);
+* ``read_product(product_id, purpose=...)``: a governed, audited read of a product;
+* ``ProductSpec`` and the errors the platform raises.
+
+Names are resolved lazily (PEP 562), so ``import data_mesh`` costs nothing and every subpackage can
+be imported without importing the others: the Airflow plugin and DAG files stay light, and the
+package ``__init__`` takes part in no import cycle.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "build_domain_dags": "data_mesh.pipeline.dags",
+    "TransformContext": "data_mesh.pipeline.context",
+    "read_product": "data_mesh.governance.reader",
+    "ProductSpec": "data_mesh.contract.spec",
+    "DataMeshError": "data_mesh.exceptions",
+    "ContractError": "data_mesh.exceptions",
+    "ContractViolation": "data_mesh.exceptions",
+    "UnknownProductError": "data_mesh.exceptions",
+    "AccessDenied": "data_mesh.exceptions",
+    "VersionNotFound": "data_mesh.exceptions",
+    "SourceError": "data_mesh.exceptions",
+    "SuiteError": "data_mesh.exceptions",
+    "ValidationFailed": "data_mesh.exceptions",
+}
+
+__all__ = [
+    "__version__",
+    "build_domain_dags",
+    "TransformContext",
+    "read_product",
+    "ProductSpec",
+    "DataMeshError",
+    "ContractError",
+    "ContractViolation",
+    "UnknownProductError",
+    "AccessDenied",
+    "VersionNotFound",
+    "SourceError",
+    "SuiteError",
+    "ValidationFailed",
+]
+
+if TYPE_CHECKING:
+    from data_mesh.contract.spec import ProductSpec
+    from data_mesh.exceptions import (
+        AccessDenied,
+        ContractError,
+        ContractViolation,
+        DataMeshError,
+        SourceError,
+        SuiteError,
+        UnknownProductError,
+        ValidationFailed,
+        VersionNotFound,
+    )
+    from data_mesh.governance.reader import read_product
+    from data_mesh.pipeline.context import TransformContext
+    from data_mesh.pipeline.dags import build_domain_dags
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'data_mesh' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
