@@ -125,7 +125,7 @@ def _column(path: Path, index: int, prop: dict[str, Any]) -> Column:
         unique=bool(prop.get("unique")),
         primary_key=bool(prop.get("primaryKey")),
         partitioned=bool(prop.get("partitioned")),
-        classification=classification,
+        classification=classification,  # type: ignore[arg-type]  # checked against _CLASSIFICATIONS
         description=prop.get("description") or "",
     )
 

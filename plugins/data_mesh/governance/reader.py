@@ -155,7 +155,7 @@ def _record(
         principal_kind=principal.kind,
         product_id=product_id,
         version=version,
-        columns=list(columns),
+        columns=tuple(columns),
         rows=rows,
         purpose=purpose,
         path=path,

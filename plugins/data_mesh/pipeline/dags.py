@@ -64,7 +64,7 @@ def build_product_dag(spec: ProductSpec) -> DAG:
         catchup=False,
         max_active_runs=1,  # one publisher per product at a time
         tags=[spec.domain, "data-product", *spec.tags],
-        owner_links={spec.owner: spec.support[0][1]} if spec.support and spec.support[0][1] else None,
+        owner_links={spec.owner: spec.support[0][1]} if spec.support and spec.support[0][1] else {},
         doc_md=spec.doc_md,
         default_args={
             "owner": spec.owner,

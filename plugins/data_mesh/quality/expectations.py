@@ -193,7 +193,7 @@ def run_suite(table: pa.Table, suite: ExpectationSuite, restricted: set[str]) ->
     position = {_identity(e.configuration.to_json_dict()): i for i, e in enumerate(suite.expectations)}
     raws = sorted(
         (r.to_json_dict() for r in result.results),
-        key=lambda raw: position.get(_identity(raw.get("expectation_config") or {}), len(position)),
+        key=lambda raw: position.get(_identity(_config(raw)), len(position)),
     )
     return [_gx_outcome(raw, restricted) for raw in raws]
 
@@ -208,6 +208,11 @@ def uniqueness_in_suite(suite: ExpectationSuite) -> frozenset[frozenset[str]]:
         elif expectation.expectation_type == "expect_compound_columns_to_be_unique":
             covered.add(frozenset(kwargs["column_list"]))
     return frozenset(covered)
+
+
+def _config(raw: Any) -> dict[str, Any]:
+    config = raw.get("expectation_config") if isinstance(raw, dict) else None
+    return config if isinstance(config, dict) else {}
 
 
 def _identity(config: dict[str, Any]) -> str:

@@ -41,7 +41,14 @@ class FetchResult:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> FetchResult:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        return cls(
+            source=str(raw["source"]),
+            files=tuple(raw["files"]),
+            records=int(raw["records"]),
+            pages=int(raw["pages"]),
+            bytes=int(raw["bytes"]),
+            format=str(raw["format"]),
+        )
 
 
 class NdjsonWriter:

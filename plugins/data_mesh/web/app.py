@@ -55,7 +55,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors
         )
-        content = {"detail": problems or str(exc), "errors": _plain(errors)}
+        content = {"detail": problems or str(exc), "errors": _plain(list(errors))}
         return JSONResponse(status_code=422, content=content)
 
     app.add_exception_handler(UnknownProductError, unknown_product)

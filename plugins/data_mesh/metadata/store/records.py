@@ -39,7 +39,7 @@ def as_utc(value: datetime | None) -> datetime | None:
 def to_jsonable(value: Any) -> Any:
     """Datetimes -> ISO strings (UTC), records -> dicts, tuples/sets -> lists, recursively."""
     if isinstance(value, datetime):
-        return as_utc(value).isoformat()
+        return value.astimezone(UTC).isoformat() if value.tzinfo else value.replace(tzinfo=UTC).isoformat()
     if hasattr(value, "to_dict"):
         return value.to_dict()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -72,6 +72,13 @@ def _product_fields(row: RowMapping) -> dict[str, Any]:
     }
 
 
+def _new_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - every table here has an autoincrement key
+        raise RuntimeError("the database returned no id for the inserted row")
+    return int(key[0])
+
+
 class MetadataStore:
     """The platform's metadata store (its own database, never Airflow's).
 
@@ -95,12 +102,14 @@ class MetadataStore:
         """An INSERT supporting ON CONFLICT on both backends."""
         name = self.engine.dialect.name
         if name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        elif name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            raise NotImplementedError(f"metadata store does not support {name}")
-        return insert(table)
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table)
+        if name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert(table)
+        raise NotImplementedError(f"metadata store does not support {name}")  # pragma: no cover
 
     def _read(self) -> Any:
         return self.engine.connect()
@@ -149,7 +158,7 @@ class MetadataStore:
         values["published_at"] = as_utc(record.published_at)
         with write_connection(self.engine) as conn:
             result = conn.execute(sa.insert(m.publications).values(values))
-            publication_id = int(result.inserted_primary_key[0])
+            publication_id = _new_id(result)
             if record.inputs:
                 conn.execute(
                     sa.insert(m.publication_inputs),
@@ -165,7 +174,7 @@ class MetadataStore:
         values = {f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name != "id"}
         with write_connection(self.engine) as conn:
             result = conn.execute(sa.insert(m.validation_runs).values(values))
-            return int(result.inserted_primary_key[0])
+            return _new_id(result)
 
     def record_task_run(self, record: TaskRunRecord) -> None:
         """Insert or update one try of a task instance."""
@@ -207,7 +216,7 @@ class MetadataStore:
         """Insert one access event; returns its id."""
         with write_connection(self.engine) as conn:
             result = conn.execute(sa.insert(m.access_events).values(self._access_values(event)))
-            return int(result.inserted_primary_key[0])
+            return _new_id(result)
 
     def record_access_many(self, events: Iterable[AccessEvent]) -> int:
         """Insert many access events in one transaction; returns how many."""
