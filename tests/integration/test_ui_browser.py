@@ -89,6 +89,36 @@ def test_viewer_sees_pii_masked(mesh, browser):
     browse_as_viewer(browser, mesh.url)
 
 
+def test_api_docs_render_with_no_internet(airflow_server, browser):
+    """/data-mesh/docs draws Swagger UI from the plugin's own files; every other origin is blocked."""
+    url = airflow_server.url
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    blocked: list[str] = []
+
+    def same_origin_only(route) -> None:
+        if route.request.url.startswith((url + "/", "data:", "blob:")):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", same_origin_only)
+    page = context.new_page()
+    try:
+        log_in(page, url, "viewer", "viewer")
+        page.goto(f"{url}/data-mesh/docs")
+        operations = page.locator("#swagger-ui .opblock")
+        operations.first.wait_for(timeout=60_000)
+        paths = {p.strip() for p in page.locator("#swagger-ui .opblock-summary-path").all_inner_texts()}
+        assert "/api/products" in paths and operations.count() >= 8, paths
+        assert page.locator("#swagger-ui .servers").inner_text().strip().startswith("/data-mesh")
+        page.screenshot(path=str(ARTIFACTS / "api-docs.png"), full_page=True)
+        assert not blocked, f"the docs page asked other origins for {blocked}"
+    finally:
+        context.close()
+
+
 def browse_as_admin(browser, url: str, downloaded_version: int) -> None:
     """Airflow login page -> nav "Data Products" -> catalog in the iframe -> the sales product page."""
     ARTIFACTS.mkdir(exist_ok=True)
