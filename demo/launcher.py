@@ -1,24 +1,53 @@
 """`make run`: the whole mesh on the embedded default, with no external service.
 
-Starts the demo source server and `airflow standalone` (scheduler, dag-processor, api-server,
-triggerer on SQLite with the LocalExecutor), unpauses every domain DAG, makes sure each producer has
-a first run, prints where to log in, and stops every process it started on Ctrl-C.
+Starts the demo source server and Airflow's components (scheduler, dag-processor, api-server,
+triggerer on SQLite with the LocalExecutor, what `airflow standalone` runs), unpauses every domain
+DAG, makes sure each producer has a first run, prints where to log in, and stops every process it
+started on Ctrl-C.
+
+Stopping: every component runs in a session (process group) of its own, so the terminal's Ctrl-C
+reaches the launcher only. The launcher then signals, at once, every process group of the processes
+it started and of their descendants: SIGTERM to the components (scheduler with its LocalExecutor
+workers and task supervisors, dag-processor, triggerer, serve-logs, demo sources), SIGINT to the
+groups Airflow's task processes run in (SIGTERM would only call on_kill() and let the task run to
+its end, which the scheduler waits for). The api-server goes last, once the rest is gone (task
+supervisors report the interrupted tasks to it). One deadline (`STOP_TIMEOUT`) covers it all; only
+what is still alive then is SIGKILLed, and the launcher says so. A second Ctrl-C skips the wait.
+
+It could take a minute: `airflow standalone` got SIGINT for its whole group, so every component
+was signalled twice; the LocalExecutor then waited for the running tasks to finish, standalone
+waited for every process holding its output pipe (task processes included), and the launcher
+SIGKILLed the group after 60 s. Each Airflow process also spends seconds in the interpreter's last
+garbage collections at exit, see `AIRFLOW_FAST_EXIT`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import psutil
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
+STOP_TIMEOUT = 12.0  # seconds between SIGTERM to everything and SIGKILL to what is left
+AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+# `airflow <command>` as the `airflow` script runs it, except that the interpreter's last garbage
+# collections are skipped at exit: with the ~10^6 objects an Airflow component holds they take
+# seconds of CPU per process (4 or more processes at once on a small machine), after the component
+# has already shut down. gc.freeze() registered first runs last, after Airflow's own exit handlers.
+AIRFLOW_FAST_EXIT = (
+    "import atexit, gc, sys; atexit.register(gc.freeze); sys.argv[0] = {script!r}; "
+    "from airflow.__main__ import main; sys.exit(main())"
+)
 DEMO_SECRETS = {  # the demo server's fake credentials; real deployments keep theirs in Connections
     "marketing_ads_api": {"password": "demo-ads-key"},
     "sales_crm_api": {"password": "demo-crm-token"},
@@ -60,34 +89,186 @@ def airflow_environment(airflow_home: Path, sources_url: str, api_port: int = 80
     return env
 
 
+def spawn(argv: list[str], log: Path | None, **kwargs: object) -> subprocess.Popen:
+    """A child in a session of its own: the terminal's Ctrl-C never reaches it, `stop_processes` does."""
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps its copy
+    try:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **kwargs,
+        )
+    finally:
+        if log:
+            out.close()
+
+
+def _tree(roots: Iterable[psutil.Process]) -> list[psutil.Process]:
+    """`roots` and all their descendants that are still there."""
+    found: dict[int, psutil.Process] = {}
+    for root in roots:
+        try:
+            for proc in (root, *root.children(recursive=True)):
+                found.setdefault(proc.pid, proc)
+        except psutil.NoSuchProcess:
+            pass
+    return list(found.values())
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _signal_all(procs: Iterable[psutil.Process], started_groups: set[int], signalled: set[int]) -> None:
+    """Each process once, through its process group (`killpg`) unless that group had its signal already.
+
+    The groups of the processes the launcher started get SIGTERM; groups their descendants made get
+    SIGINT: those are Airflow's task processes, which Airflow itself stops with SIGINT first (a
+    SIGTERM only calls the operator's on_kill() and the task runs on to its end). The launcher's own
+    group is never signalled as a group. `signalled` is updated with the groups signalled here.
+    """
+    own_group = os.getpgrp()
+    for proc in procs:
+        try:
+            group = os.getpgid(proc.pid)
+            sig = signal.SIGTERM if group in started_groups or group == own_group else signal.SIGINT
+            if group == own_group or group in signalled:
+                proc.send_signal(sig)  # started after its group was signalled, or one of ours
+            else:
+                os.killpg(group, sig)
+                signalled.add(group)
+        except (psutil.NoSuchProcess, ProcessLookupError, PermissionError):
+            pass
+
+
+def _running(popens: Iterable[subprocess.Popen]) -> list[psutil.Process]:
+    procs = []
+    for popen in popens:
+        if popen.poll() is None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                procs.append(psutil.Process(popen.pid))
+    return procs
+
+
+def stop_processes(
+    processes: Iterable[subprocess.Popen],
+    last: Iterable[subprocess.Popen] = (),
+    timeout: float = STOP_TIMEOUT,
+    hurry: Callable[[], bool] = lambda: False,
+    say: Callable[[str], None] = lambda line: print(line, flush=True),
+) -> list[str]:
+    """Stop `processes`, then `last`, and everything they started; SIGKILL only what outlives `timeout`.
+
+    Every process group of `processes` and of their descendants is signalled at once (see
+    `_signal_all`); processes started meanwhile are signalled as they appear. `last` (the api-server,
+    which task supervisors report to while they stop) is signalled once the others are gone, or
+    after two thirds of `timeout`. What is still alive at `timeout` seconds, or as soon as `hurry()`
+    is true, is SIGKILLed; returns those, one "pid command" line each (normally none).
+    """
+    first, last = list(processes), list(last)
+    started_groups = {popen.pid for popen in first + last}  # each runs in a session of its own
+    signalled: set[int] = set()
+    seen: dict[int, psutil.Process] = {}
+
+    def signal_new(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
+        new = [proc for proc in _tree(procs) if proc.pid not in seen]
+        seen.update((proc.pid, proc) for proc in new)
+        _signal_all(new, started_groups, signalled)
+        return new
+
+    start = time.monotonic()
+    signal_new(_running(first))
+    last_signalled = False
+    while True:
+        for popen in first + last:
+            popen.poll()  # reaps our own children
+        alive = [proc for proc in seen.values() if _alive(proc)]
+        alive += signal_new(alive)  # e.g. a task the scheduler handed out as it was stopping
+        elapsed = time.monotonic() - start
+        if not last_signalled and (not alive or elapsed >= timeout * 2 / 3):
+            last_signalled = True
+            alive += signal_new(_running(last))
+        if not alive or elapsed >= timeout or hurry():
+            break
+        time.sleep(0.1)
+    killed = []
+    for proc in alive:
+        try:
+            killed.append(f"{proc.pid} {' '.join(proc.cmdline()).strip()[:100] or proc.name()}")
+        except psutil.Error:
+            killed.append(str(proc.pid))
+    if alive:
+        say(
+            f"{len(alive)} process(es) still running after {elapsed:.0f}s; sending SIGKILL: "
+            + "; ".join(killed)
+        )
+        for proc in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(alive, timeout=5)
+    for popen in first + last:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(5)
+    return killed
+
+
 class Airflow:
-    """A running `airflow standalone` and a REST client for it."""
+    """Airflow's components, each in its own session, started as `airflow standalone` would; a REST client.
+
+    `log_path` names the logs: `<stem>.db-migrate<suffix>`, `<stem>.scheduler<suffix>`, ... next to it.
+    """
 
     def __init__(self, env: dict[str, str], api_port: int = 8080, log_path: Path | None = None) -> None:
         self.env, self.url = env, f"http://localhost:{api_port}"
-        self.log = open(log_path, "ab") if log_path else None  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "airflow"), "standalone"],
-            env=env,
-            cwd=env["AIRFLOW_HOME"],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stop() reaches every child
-        )
+        self.log_path = log_path
+        self.airflow = str(Path(sys.executable).parent / "airflow")
+        self.processes: dict[str, subprocess.Popen] = {}
         self.token: str | None = None
+        self._start("db-migrate", self.airflow, "db", "migrate")
+
+    def _start(self, name: str, *argv: str) -> None:
+        log = (
+            self.log_path.with_name(f"{self.log_path.stem}.{name}{self.log_path.suffix}")
+            if self.log_path
+            else None
+        )
+        self.processes[name] = spawn(list(argv), log, env=self.env, cwd=self.env["AIRFLOW_HOME"])
+
+    def exited(self) -> str | None:
+        """The first component that is no longer running ("name (exit code)"), if any."""
+        for name, process in self.processes.items():
+            if name != "db-migrate" and process.poll() is not None:
+                return f"{name} (exit code {process.returncode})"
+        return None
 
     def wait_ready(self, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
+        migrate = self.processes["db-migrate"]
+        try:
+            if migrate.wait(timeout) != 0:
+                raise RuntimeError(f"airflow db migrate exited with {migrate.returncode}")
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"airflow db migrate still running after {timeout:.0f}s") from None
+        if len(self.processes) == 1:
+            fast_exit = [sys.executable, "-c", AIRFLOW_FAST_EXIT.format(script=self.airflow)]
+            for component in AIRFLOW_COMPONENTS:
+                self._start(component, *fast_exit, component)
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"airflow standalone exited with {self.process.returncode}")
+            if exited := self.exited():
+                raise RuntimeError(f"airflow {exited} exited")
             try:
                 if requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).ok:
                     self.token = self.login("admin", "admin")
                     return
             except requests.RequestException:
                 pass
-            time.sleep(2)
+            time.sleep(1)
         raise TimeoutError(f"Airflow API not ready at {self.url} after {timeout:.0f}s")
 
     def login(self, username: str, password: str) -> str:
@@ -137,17 +318,14 @@ class Airflow:
             time.sleep(3)
         raise TimeoutError(f"{dag_id}: no finished run after {timeout:.0f}s: {self.runs(dag_id)}")
 
-    def stop(self, timeout: float = 60) -> None:
-        """SIGINT the whole group (SIGTERM to the parent alone would orphan its children)."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        if self.log:
-            self.log.close()
+    def stop(self, timeout: float = STOP_TIMEOUT) -> list[str]:
+        """Every component and everything it started (see `stop_processes`); returns what was SIGKILLed."""
+        return stop_processes(*self.stop_order(), timeout=timeout)
+
+    def stop_order(self) -> tuple[list[subprocess.Popen], list[subprocess.Popen]]:
+        """(every component but the api-server, the api-server): tasks report to it while they stop."""
+        first = [p for name, p in self.processes.items() if name != "api-server"]
+        return first, [p for name, p in self.processes.items() if name == "api-server"]
 
 
 def product_dag_ids() -> tuple[list[str], list[str]]:
@@ -164,72 +342,74 @@ def main() -> None:
     parser.add_argument("--api-port", type=int, default=8080)
     parser.add_argument("--sources-port", type=int, default=8900)
     parser.add_argument("--scale", type=int, default=1, help="demo source volume multiplier")
+    parser.add_argument("--airflow-home", type=Path, default=REPO / ".airflow", help="AIRFLOW_HOME and logs")
     args = parser.parse_args()
 
-    airflow_home = REPO / ".airflow"
-    airflow_home.mkdir(exist_ok=True)
+    airflow_home = args.airflow_home.resolve()
+    airflow_home.mkdir(parents=True, exist_ok=True)
     sources_url = f"http://127.0.0.1:{args.sources_port}"
-    sources = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "demo.source_server",
-            "--port",
-            str(args.sources_port),
-            "--scale",
-            str(args.scale),
-        ],
-        cwd=REPO,
-        stderr=open(airflow_home / "sources.log", "ab"),  # noqa: SIM115 - lives as long as the process
-    )
-    airflow = Airflow(
-        airflow_environment(airflow_home, sources_url, args.api_port),
-        args.api_port,
-        airflow_home / "standalone.log",
-    )
-    stopping = False
+    stopping = hurry = False
 
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        if stopping:
+    def interrupted(signum: int, _: object) -> None:
+        nonlocal hurry
+        if stopping:  # Ctrl-C again while stopping: SIGKILL what is left without waiting
+            hurry = True
             return
-        stopping = True
-        print("\nStopping Airflow and the demo sources ...", flush=True)
-        airflow.stop()
-        sources.terminate()
-        sources.wait(10)
-        print("Stopped.", flush=True)
-        sys.exit(0)
+        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    print(
-        f"Demo sources on {sources_url}; starting Airflow (logs: {airflow_home}/standalone.log) ...",
-        flush=True,
-    )
-    airflow.wait_ready()
-    producers, consumers = product_dag_ids()
-    airflow.wait_for_dags(producers + consumers)
-    for dag_id in consumers + producers:
-        airflow.unpause(dag_id)
-    time.sleep(10)  # unpausing lets the scheduler start the latest daily interval by itself
-    for dag_id in producers:
-        if not airflow.runs(dag_id):
-            airflow.trigger(dag_id)
-    print(
-        f"\nThe data mesh is running.\n"
-        f"  Airflow UI:    {airflow.url}  (log in as admin / admin, or viewer / viewer)\n"
-        f"  Data Products: {airflow.url}/plugin/data-products\n"
-        f"  Producers:     {', '.join(producers)} (daily, first runs started)\n"
-        f"  Consumers:     {', '.join(consumers)} (run when their upstream products publish)\n"
-        f"Press Ctrl-C to stop everything.",
-        flush=True,
-    )
-    while True:
-        if airflow.process.poll() is not None or sources.poll() is not None:
-            print("A component exited; stopping.", flush=True)
-            stop()
-        time.sleep(2)
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
+    sources: subprocess.Popen | None = None
+    airflow: Airflow | None = None
+    failed = False
+    try:
+        sources = spawn(
+            [sys.executable, "-m", "demo.source_server"]
+            + ["--port", str(args.sources_port), "--scale", str(args.scale)],
+            airflow_home / "sources.log",
+            cwd=REPO,
+        )
+        env = airflow_environment(airflow_home, sources_url, args.api_port)
+        airflow = Airflow(env, args.api_port, airflow_home / "airflow.log")
+        print(
+            f"Demo sources on {sources_url}; starting Airflow "
+            f"(logs: {airflow_home}/airflow.<component>.log) ...",
+            flush=True,
+        )
+        airflow.wait_ready()
+        producers, consumers = product_dag_ids()
+        airflow.wait_for_dags(producers + consumers)
+        for dag_id in consumers + producers:
+            airflow.unpause(dag_id)
+        time.sleep(10)  # unpausing lets the scheduler start the latest daily interval by itself
+        for dag_id in producers:
+            if not airflow.runs(dag_id):
+                airflow.trigger(dag_id)
+        print(
+            f"\nThe data mesh is running.\n"
+            f"  Airflow UI:    {airflow.url}  (log in as admin / admin, or viewer / viewer)\n"
+            f"  Data Products: {airflow.url}/plugin/data-products\n"
+            f"  Producers:     {', '.join(producers)} (daily, first runs started)\n"
+            f"  Consumers:     {', '.join(consumers)} (run when their upstream products publish)\n"
+            f"Press Ctrl-C to stop everything.",
+            flush=True,
+        )
+        while not (exited := airflow.exited() or ("demo sources" if sources.poll() is not None else None)):
+            time.sleep(2)
+        print(f"{exited} exited; stopping.", flush=True)
+        failed = True
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stopping = True
+        first, last = airflow.stop_order() if airflow else ([], [])
+        print(f"\nStopping Airflow and the demo sources (up to {STOP_TIMEOUT:.0f}s) ...", flush=True)
+        t0 = time.monotonic()
+        killed = stop_processes([p for p in (sources, *first) if p], last, hurry=lambda: hurry)
+        how = f"; {len(killed)} process(es) needed SIGKILL" if killed else ""
+        print(f"Stopped in {time.monotonic() - t0:.1f}s{how}.", flush=True)
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
