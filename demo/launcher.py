@@ -33,6 +33,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import psutil
 import requests
@@ -89,7 +90,9 @@ def airflow_environment(airflow_home: Path, sources_url: str, api_port: int = 80
     return env
 
 
-def spawn(argv: list[str], log: Path | None, **kwargs: object) -> subprocess.Popen:
+def spawn(
+    argv: list[str], log: Path | None, cwd: Path | str, env: dict[str, str] | None = None
+) -> subprocess.Popen:
     """A child in a session of its own: the terminal's Ctrl-C never reaches it, `stop_processes` does."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps its copy
     try:
@@ -99,10 +102,11 @@ def spawn(argv: list[str], log: Path | None, **kwargs: object) -> subprocess.Pop
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            **kwargs,
+            cwd=cwd,
+            env=env,
         )
     finally:
-        if log:
+        if not isinstance(out, int):
             out.close()
 
 
@@ -278,7 +282,7 @@ class Airflow:
         answer.raise_for_status()
         return answer.json()["access_token"]
 
-    def api(self, method: str, path: str, **kwargs: object) -> dict:
+    def api(self, method: str, path: str, **kwargs: Any) -> dict:
         answer = requests.request(
             method,
             f"{self.url}/api/v2{path}",
