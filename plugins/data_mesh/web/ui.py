@@ -255,7 +255,7 @@ def ui_root(request: Request) -> RedirectResponse:
     return RedirectResponse(f"{_base(request)}/", status_code=307)
 
 
-@router.get("/ui/", response_class=HTMLResponse)
+@router.get("/ui/", response_class=HTMLResponse, include_in_schema=False)
 def catalog_page(request: Request, user: GetUserDep, q: str = "") -> HTMLResponse:
     """Every product of the mesh, grouped by domain, with its status; `q` filters."""
     rows = _product_rows(search=q)
@@ -274,7 +274,7 @@ def catalog_page(request: Request, user: GetUserDep, q: str = "") -> HTMLRespons
     )
 
 
-@router.get("/ui/domains/{domain}", response_class=HTMLResponse)
+@router.get("/ui/domains/{domain}", response_class=HTMLResponse, include_in_schema=False)
 def domain_page(request: Request, user: GetUserDep, domain: str) -> HTMLResponse:
     """One domain's products and their health."""
     rows = _product_rows(domain=domain) if _DOMAIN.match(domain) else []
@@ -283,7 +283,7 @@ def domain_page(request: Request, user: GetUserDep, domain: str) -> HTMLResponse
     return _render(request, user, "domain.html", title=f"Domain {domain}", domain=domain, rows=rows)
 
 
-@router.get("/ui/products/{product_id:path}", response_class=HTMLResponse)
+@router.get("/ui/products/{product_id:path}", response_class=HTMLResponse, include_in_schema=False)
 def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLResponse:
     """Everything about one product: contract, schema, versions, quality, freshness, lineage, usage."""
     try:
