@@ -1,0 +1,285 @@
+"""The governed SQL output port: DuckDB over the products a query names, each read as the principal.
+
+    run_sql("SELECT region, sum(amount) FROM sales.customer_orders GROUP BY 1", principal, path="api")
+
+Products are tables named by their product id, the domain being the schema:
+
+    sales.customer_orders                          the latest version
+    "sales.customer_orders@v3"                     version 3 (one quoted identifier, so DuckDB keeps
+    "sales.customer_orders@2026-11-20T10:00:00Z"   the @ suffix), or the version current at an ISO 8601
+                                                   instant (UTC when it carries no offset)
+
+What a query may do, and how it is held to it:
+
+* one statement, starting with SELECT, WITH or FROM (no PRAGMA, SET, ATTACH, COPY, INSTALL, ...);
+* only the products it names are loaded, each through the governed reader (`read_table`) with only
+  the columns the query reads: the columns come from DuckDB's own plan of the query over empty
+  tables of the contract's schema, so the access event lists exactly them. `SELECT *` means every
+  column the principal may read; naming a column it may not read is refused (403, recorded) by the
+  same `decide` as every other read path. An unknown product is a 404 naming it;
+* the query runs on a fresh in-memory connection holding nothing but those Arrow tables, with
+  `enable_external_access = false` and the configuration locked before the user's SQL: no file,
+  network, extension or database outside the connection;
+* a timer interrupts the query at `timeout_s`; `limit`/`offset` page the rows outside the query.
+
+Bad SQL raises `SqlError` (a ValueError: HTTP 400) with DuckDB's message.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from data_mesh.contract import registry
+from data_mesh.contract.spec import ProductSpec
+from data_mesh.governance.access import AccessPath, Principal, decide
+from data_mesh.governance.sql_plan import (
+    LOCKDOWN,
+    ProductRef,
+    Shape,
+    SqlError,
+    SqlTimeout,
+    columns_used,
+    product_refs,
+    quote,
+    single_select,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+__all__ = ["ProductRead", "SqlError", "SqlResult", "SqlTimeout", "product_refs", "run_sql"]
+
+MAX_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class ProductRead:
+    """One governed read made for a query (one access event)."""
+
+    id: str
+    version: int | None
+    columns: tuple[str, ...]
+    rows: int
+    name: str  # the table name as the query wrote it
+
+
+@dataclass(frozen=True)
+class SqlResult:
+    table: pa.Table  # the page of rows: at most `limit`, after `offset`
+    truncated: bool  # more rows follow this page
+    products: tuple[ProductRead, ...]
+    elapsed_ms: float
+    limit: int
+    offset: int
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.table.column_names)
+
+    @property
+    def types(self) -> list[str]:
+        return [str(t) for t in self.table.schema.types]
+
+    @property
+    def rows(self) -> list[list[Any]]:
+        return [list(r.values()) for r in self.table.to_pylist()]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON answer of the API: values made JSON-safe (ISO dates, NaN -> null)."""
+        return {
+            "columns": self.columns,
+            "types": self.types,
+            "rows": [[json_value(v) for v in row] for row in self.rows],
+            "truncated": self.truncated,
+            "limit": self.limit,
+            "offset": self.offset,
+            "products": [
+                {"id": p.id, "version": p.version, "columns": list(p.columns), "rows": p.rows}
+                for p in self.products
+            ],
+            "elapsed_ms": round(self.elapsed_ms, 1),
+        }
+
+
+def run_sql(
+    sql: str,
+    principal: Principal,
+    *,
+    path: AccessPath,
+    limit: int = 1000,
+    offset: int = 0,
+    timeout_s: float = 30.0,
+    purpose: str | None = None,
+) -> SqlResult:
+    """Run one SELECT over the products it names, as `principal`; see the module docstring."""
+    import duckdb
+
+    started = time.monotonic()
+    _check_paging(limit, offset, timeout_s)
+    statement = single_select(sql)
+    refs = product_refs(statement)
+    specs = {ref: registry.get_product(ref.product_id) for ref in refs}  # unknown -> 404 naming it
+    shapes = columns_used(statement, principal, specs)
+    _refuse_first_denied(principal, specs, shapes, path, purpose or _purpose(sql))
+    con = duckdb.connect(":memory:")
+    try:
+        reads = _load(con, principal, specs, shapes, path, purpose or _purpose(sql))
+        for setting in LOCKDOWN:
+            con.execute(setting)
+        remaining = timeout_s - (time.monotonic() - started)
+        table, truncated = _execute(con, statement, limit, offset, max(remaining, 0.001), timeout_s)
+    finally:
+        con.close()
+    elapsed = (time.monotonic() - started) * 1000.0
+    return SqlResult(table, truncated, tuple(reads), elapsed, limit, offset)
+
+
+def _purpose(sql: str) -> str:
+    text = " ".join(sql.split())
+    return f"SQL: {text[:200]}{'...' if len(text) > 200 else ''}"
+
+
+def _check_paging(limit: int, offset: int, timeout_s: float) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise SqlError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+    if offset < 0:
+        raise SqlError(f"offset must be 0 or more, not {offset}")
+    if not timeout_s > 0:
+        raise SqlError(f"timeout must be positive, not {timeout_s}")
+
+
+def _refuse_first_denied(
+    principal: Principal,
+    specs: dict[ProductRef, ProductSpec],
+    shapes: dict[ProductRef, Shape],
+    path: AccessPath,
+    purpose: str,
+) -> None:
+    """Before any data moves: a product the query may not read is refused (and recorded) by the reader."""
+    from data_mesh.governance.reader import read_table
+
+    for ref, spec in specs.items():
+        used = list(shapes[ref].used)
+        if not decide(spec, principal, used or spec.column_names[:1]).allowed:
+            # the reader records the refusal and raises AccessDenied naming the columns
+            read_table(ref.product_id, principal, purpose=purpose, path=path, columns=used or None)
+            raise AssertionError(f"the reader let a refused read of {ref.product_id} through")
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection,
+    principal: Principal,
+    specs: dict[ProductRef, ProductSpec],
+    shapes: dict[ProductRef, Shape],
+    path: AccessPath,
+    purpose: str,
+) -> list[ProductRead]:
+    """Read each product (its used columns only) through the governed reader into a DuckDB view.
+
+    The view has every column the query binds; those it does not read are typed NULLs (never read:
+    DuckDB prunes them as it did in the plan), so only the used columns leave the product.
+    """
+    from data_mesh.governance.reader import read_table
+
+    reads = []
+    for i, (ref, spec) in enumerate(specs.items()):
+        shape = shapes[ref]
+        # count(*) reads no column: the first column of the table carries the rows
+        columns = list(shape.used or shape.columns[:1])
+        result = read_table(
+            ref.product_id,
+            principal,
+            purpose=purpose,
+            path=path,
+            version=ref.version,
+            as_of=ref.as_of,
+            columns=columns,
+        )
+        table = result.table.select(columns)
+        con.register(f"_product_{i}", table)
+        if ref.schema:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(ref.schema)}")
+        select = ", ".join(
+            quote(c) if c in columns else f"CAST(NULL AS {t}) AS {quote(c)}"
+            for c, t in zip(shape.columns, shape.types, strict=True)
+        )
+        con.execute(f"CREATE VIEW {ref.sql_name} AS SELECT {select} FROM _product_{i}")
+        resolved = getattr(result, "version", None) or getattr(result, "manifest", None)
+        version = getattr(resolved, "version", None)
+        shown = f"{ref.schema}.{ref.name}" if ref.schema else ref.name
+        reads.append(ProductRead(spec.id, version, tuple(columns), table.num_rows, shown))
+    return reads
+
+
+def _execute(
+    con: duckdb.DuckDBPyConnection,
+    statement: duckdb.Statement,
+    limit: int,
+    offset: int,
+    seconds: float,
+    timeout_s: float,
+) -> tuple[pa.Table, bool]:
+    """Run the statement under a timer; keep rows offset .. offset+limit, and say if more follow."""
+    import duckdb
+    import pyarrow as pa
+
+    fired = threading.Event()
+
+    def stop() -> None:
+        fired.set()
+        con.interrupt()
+
+    timer = threading.Timer(seconds, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        reader = con.execute(statement.query).to_arrow_reader(min(limit + 1, 10_000))
+        batches, skip, keep = [], offset, limit + 1
+        for batch in reader:
+            if skip >= batch.num_rows:
+                skip -= batch.num_rows
+                continue
+            batch = batch.slice(skip, keep)
+            skip, keep = 0, keep - batch.num_rows
+            batches.append(batch)
+            if keep == 0:
+                break
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+    except duckdb.Error as error:
+        if fired.is_set():
+            raise SqlTimeout(
+                f"the query ran longer than its {timeout_s:g} s timeout and was stopped"
+            ) from None
+        raise SqlError(str(error)) from None
+    finally:
+        timer.cancel()
+    return table.slice(0, limit), table.num_rows > limit
+
+
+def json_value(value: Any) -> Any:
+    """A value of a result row as JSON: ISO 8601 for times, null for NaN and infinities."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, datetime | date | dtime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
