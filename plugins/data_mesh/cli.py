@@ -6,9 +6,12 @@
     data-mesh access [--product X] [--principal P] [--limit N]
     data-mesh openlineage <product>          # JSON lines, one RunEvent each
     data-mesh download <product> [--version N] [--columns a,b] [--format csv|parquet] [-o FILE]
+    data-mesh sql "<SELECT ...>" [--format table|csv|json|parquet] [--limit N] [--offset N] [-o FILE]
 
 Reads the same metadata store as Airflow and the API (DATA_MESH_* settings). `download` goes
-through the governed reader (path "cli", principal = the OS user, no restricted columns).
+through the governed reader (path "cli", principal = the OS user, no restricted columns); so does
+`sql`, which runs one SELECT over the products it names (`sales.customer_orders`,
+`"sales.customer_orders@v3"`), see `data_mesh.governance.sql`.
 Exit codes: 0 ok, 2 unknown product or bad arguments, 3 access denied, 4 version not found.
 """
 
@@ -147,6 +150,38 @@ def cmd_openlineage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    from data_mesh.governance.access import Principal
+    from data_mesh.governance.sql import json_value, run_sql
+    from data_mesh.metadata.catalog import write_batches
+
+    principal = Principal(name=getpass.getuser(), kind="user")
+    result = run_sql(
+        args.query, principal, path="cli", limit=args.limit, offset=args.offset, timeout_s=args.timeout
+    )
+    if args.format in ("csv", "parquet"):
+        batches = result.table.to_batches()
+        if args.output == "-":
+            write_batches(result.table.schema, batches, args.format, sys.stdout.buffer)
+        else:
+            with open(args.output, "wb") as handle:
+                write_batches(result.table.schema, batches, args.format, handle)
+    else:
+        if args.format == "json":
+            text = json.dumps(result.to_dict(), sort_keys=True)
+        else:
+            text = _table([[json_value(v) for v in row] for row in result.rows], result.columns)
+        if args.output == "-":
+            print(text)
+        else:
+            with open(args.output, "w", encoding="utf-8") as out:
+                out.write(text + "\n")
+    read = ", ".join(f"{p.id} v{p.version}" for p in result.products) or "no product"
+    more = f"; more rows follow: --offset {result.offset + result.limit}" if result.truncated else ""
+    print(f"({result.table.num_rows} rows from {read} in {result.elapsed_ms:.0f} ms{more})", file=sys.stderr)
+    return 0
+
+
 def cmd_download(args: argparse.Namespace) -> int:
     from data_mesh.governance.access import Principal
     from data_mesh.governance.reader import read_batches
@@ -201,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
     p.add_argument("-o", "--output", default="-")
     p.set_defaults(func=cmd_download)
+    p = sub.add_parser("sql", help="run one SELECT over data products (governed reads)")
+    p.add_argument("query", help='e.g. "SELECT region, sum(amount) FROM sales.customer_orders GROUP BY 1"')
+    p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds")
+    p.add_argument("-o", "--output", default="-")
+    p.set_defaults(func=cmd_sql)
     return parser
 
 

@@ -204,3 +204,40 @@ def test_download_of_a_missing_version_exits_4(download_env):
     out = cli(download_env, "download", "sales.customer_orders", "--version", "9", "--columns", "order_id")
     assert out.returncode == 4, out.stderr
     assert "no version 9" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_sql_answers_a_group_by_as_a_table(download_env):
+    out = cli(download_env, "sql", "SELECT region, sum(amount) AS total FROM sales.customer_orders "
+              "GROUP BY region ORDER BY region")
+    assert out.returncode == 0, out.stderr
+    header, rule, *rows = out.stdout.splitlines()
+    assert header.split() == ["region", "total"] and set(rule) <= {"-", " "}
+    assert [r.split() for r in rows] == [["EMEA", "40.0"], ["NA", "60.0"]]  # 10+30, 20+40 (v2: 4 rows)
+    assert "from sales.customer_orders v2" in out.stderr
+    [event] = cli_events(download_env)
+    assert event.allowed and event.path == "cli" and list(event.columns) == ["region", "amount"]
+
+
+def test_sql_time_travel_as_json_and_csv_file(download_env, tmp_path):
+    out = cli(download_env, "sql", 'SELECT count(*) AS n FROM "sales.customer_orders@v1"', "--format", "json")
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert body["rows"] == [[3]] and body["products"][0]["version"] == 1
+    target = tmp_path / "page.csv"
+    out = cli(download_env, "sql", "SELECT order_id FROM sales.customer_orders ORDER BY 1", "--format", "csv",
+              "--limit", "2", "--offset", "1", "-o", str(target))
+    assert out.returncode == 0, out.stderr
+    assert pacsv.read_csv(target).column("order_id").to_pylist() == ["o-001", "o-002"]
+    assert "more rows follow: --offset 3" in out.stderr
+
+
+@pytest.mark.parametrize(("query", "code", "message"), [
+    ("SELECT customer_email FROM sales.customer_orders", 3, "customer_email"),
+    ("SELECT * FROM sales.nope", 2, "unknown data product 'sales.nope'"),
+    ("SELECT * FROM read_csv('/etc/passwd')", 2, "disabled by configuration"),
+    ("SELEC 1", 2, "syntax error"),
+])
+def test_sql_errors_exit_with_the_reason(download_env, query, code, message):
+    out = cli(download_env, "sql", query)
+    assert out.returncode == code, out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-__all__ = ["ProductRead", "SqlError", "SqlResult", "SqlTimeout", "product_refs", "run_sql"]
+__all__ = ["ProductRead", "SqlError", "SqlResult", "SqlTimeout", "json_value", "product_refs", "run_sql"]
 
 MAX_LIMIT = 10_000
 

@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 
 from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
 
 from data_mesh.contract import registry
 from data_mesh.metadata.catalog import (
@@ -211,5 +212,58 @@ def download_version(
             "Content-Length": str(size),
             "X-Data-Mesh-Version": str(manifest.version),
             "X-Data-Mesh-Rows": str(rows),
+        },
+    )
+
+
+class SqlQuery(BaseModel):
+    """A query of the SQL port: one SELECT over products named `domain.product` (see /docs)."""
+
+    sql: str = Field(
+        min_length=1,
+        max_length=100_000,
+        description='One SELECT. Products are tables: `sales.customer_orders`, `"sales.customer_orders@v3"` '
+        'or `"sales.customer_orders@2026-11-20T10:00:00Z"` for time travel.',
+        examples=["SELECT region, sum(amount) AS revenue FROM sales.customer_orders GROUP BY 1"],
+    )
+    limit: int = Field(1000, ge=1, le=10_000, description="rows per page")
+    offset: int = Field(0, ge=0, description="rows skipped before the page")
+
+
+@router.post(
+    "/sql",
+    summary="Run SQL over data products (governed: each product read checked and recorded, path api)",
+    responses={
+        200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}},
+        400: {"description": "bad or refused SQL (DuckDB's message), or the timeout"},
+        403: {"description": "a column or product the user may not read (named)"},
+        404: {"description": "an unknown product or version (named)"},
+    },
+)
+def run_sql_query(
+    query: SqlQuery,
+    user: GetUserDep,
+    format: Literal["json", "csv", "parquet"] = "json",
+) -> Any:
+    """A page of rows as JSON `{columns, types, rows, truncated, products, elapsed_ms}`, or a download."""
+    import io
+
+    from data_mesh.governance.access import Principal
+    from data_mesh.governance.sql import run_sql
+
+    result = run_sql(query.sql, Principal.for_user(user), path="api", limit=query.limit, offset=query.offset)
+    if format == "json":
+        return result.to_dict()
+    buffer = io.BytesIO()
+    rows = write_batches(result.table.schema, result.table.to_batches(), format, buffer)
+    media = "text/csv" if format == "csv" else "application/vnd.apache.parquet"
+    return Response(
+        buffer.getvalue(),
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="query.{format}"',
+            "X-Data-Mesh-Rows": str(rows),
+            "X-Data-Mesh-Truncated": str(result.truncated).lower(),
+            "X-Data-Mesh-Products": ",".join(f"{p.id}@v{p.version}" for p in result.products),
         },
     )
