@@ -17,6 +17,7 @@ import json
 import statistics
 import tempfile
 import threading
+import os
 import time
 from pathlib import Path
 
@@ -140,7 +141,7 @@ def run_case(case: str, data: Path) -> dict:
     from data_mesh.pipeline.steps import check_and_stage
     from data_mesh.quality.evaluate import evaluate as validate_table
     from data_mesh.storage.arrow import schema_hash
-    from data_mesh.storage.products import ProductStore
+    from data_mesh.storage.products import product_storage
 
     spec = get_product("sales.customer_orders")
     suite = str(conf.expectations_folder() / spec.expectation_suite)
@@ -161,7 +162,9 @@ def run_case(case: str, data: Path) -> dict:
             elif case == "b":
                 hand_written(table, Path(tmp))
             else:
-                store = ProductStore(spec, root=tmp)
+                # the Iceberg catalog of this measurement only, in its own metadata database
+                os.environ["DATA_MESH_METADATA_URL"] = f"sqlite:///{tmp}/metadata.db"
+                store = product_storage(spec, root=tmp)
                 window = parse_partition("day", "2026-11-20")
                 report, staged = check_and_stage(table, spec, store, window)
                 assert staged is not None, report.summary_text()

@@ -189,7 +189,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
     columns = parse_columns(args.columns)
     principal = Principal(name=getpass.getuser(), kind="user")
-    manifest, schema, batches = read_batches(
+    resolved, schema, batches = read_batches(
         args.product,
         principal,
         purpose="download with the CLI",
@@ -202,7 +202,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     else:
         with open(args.output, "wb") as handle:
             rows = write_batches(schema, batches, args.format, handle)
-        print(f"{args.product} v{manifest.version}: {rows} rows -> {args.output}")
+        print(f"{args.product} v{resolved.version}: {rows} rows -> {args.output}")
     return 0
 
 

@@ -49,13 +49,29 @@ def retention_versions() -> int:
 
 
 def orphan_grace_seconds() -> int:
-    """Age after which a staged file that no version references is deleted (a run that died)."""
+    """Age after which a file no live snapshot references is deleted (a run that died mid-write)."""
     return int(_env("DATA_MESH_ORPHAN_GRACE_SECONDS", "3600"))
 
 
 def metadata_url() -> str:
     """SQLAlchemy URL of the platform's own metadata store (never Airflow's database)."""
     return _env("DATA_MESH_METADATA_URL", f"sqlite:///{home() / 'data' / 'metadata.db'}")
+
+
+def catalog_url() -> str:
+    """SQLAlchemy URL of the Iceberg SQL catalog; by default the metadata database itself."""
+    return _env("DATA_MESH_CATALOG_URL", metadata_url())
+
+
+def s3_properties() -> dict[str, str]:
+    """pyiceberg S3 settings: `DATA_MESH_S3_ENDPOINT`, `_REGION`, `_ACCESS_KEY_ID`, `_SECRET_ACCESS_KEY`."""
+    names = {
+        "DATA_MESH_S3_ENDPOINT": "s3.endpoint",
+        "DATA_MESH_S3_REGION": "s3.region",
+        "DATA_MESH_S3_ACCESS_KEY_ID": "s3.access-key-id",
+        "DATA_MESH_S3_SECRET_ACCESS_KEY": "s3.secret-access-key",
+    }
+    return {prop: os.environ[env] for env, prop in names.items() if os.environ.get(env)}
 
 
 def listeners_enabled() -> bool:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from data_mesh.contract.registry import get_product
-from data_mesh.storage.products import ProductStore
+from data_mesh.storage.products import product_storage
 from tests.e2e.conftest import REPO
 
 CONTRACTS = sorted((REPO / "domains").glob("*/*.odcs.yaml"))
@@ -73,20 +73,22 @@ def test_datacontract_lint(contract, tmp_path):
 
 @pytest.fixture(scope="module")
 def published_root(products_published, tmp_path_factory) -> Path:
-    """A storage root holding exactly the version each product's latest manifest serves.
+    """A storage root holding exactly the data files of each product's current Iceberg snapshot.
 
     The contracts' server path reads every file under the product's data/ folder, and the session's
     storage root keeps older versions' files until retention prunes them (other modules republish the
-    same partitions), so the current version's files are linked into a root of this module's own, at
-    the paths the store published them under.
+    same partitions; old snapshots' files stay for time travel), so the current version's files are
+    linked into a root of this module's own, at the paths the table keeps them under.
     """
     root = tmp_path_factory.mktemp("published")
     for product in PRODUCTS:
-        store = ProductStore(get_product(product))
-        manifest = store.manifest()
-        assert manifest.files, product
-        for source, relative in zip(store.file_paths(manifest), manifest.files, strict=True):
-            target = root / store.spec.domain / store.spec.name / relative
+        store = product_storage(get_product(product))
+        current = store.version()
+        files = [f.removeprefix("file://") for f in store.data_files(current)]
+        assert files, product
+        table_root = store.uri.removeprefix("file://")
+        for source in files:
+            target = root / store.spec.domain / store.spec.name / os.path.relpath(source, table_root)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(source, target)
@@ -129,7 +131,7 @@ def test_physical_types_are_the_published_types(product, published_root):
     contract = yaml.safe_load(PRODUCTS[product].read_text())
     declared = {p["name"]: p["physicalType"] for p in contract["schema"][0]["properties"]}
     assert set(declared.values()) <= set(DUCKDB_TYPES), declared
-    files = sorted(str(p) for p in published_root.glob(f"{product.replace('.', '/')}/data/*/part-*.parquet"))
+    files = sorted(str(p) for p in published_root.glob(f"{product.replace('.', '/')}/data/*/*.parquet"))
     assert files
     described = duckdb.sql(f"describe select * from read_parquet({files!r})").fetchall()
     native = {column[0]: column[1] for column in described}

@@ -9,13 +9,13 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 
 from data_mesh.contract.registry import get_product
-from data_mesh.storage.products import ProductStore
+from data_mesh.storage.products import product_storage
 from tests.e2e.conftest import DAY, MONTH, REPO, run_dag
+from tests.iceberg_engines import iceberg_scan_rows
 
 
 def latest_asset_extra(dag_id: str) -> dict:
@@ -53,7 +53,8 @@ def test_dag_files_parse_without_heavy_imports():
         "import runpy, sys\n"
         f"for f in {[str(p) for p in sorted((REPO / 'dags').glob('*.py'))]!r}:\n"
         "    runpy.run_path(f)\n"
-        "heavy = [m for m in ('pandas', 'pyarrow', 'great_expectations') if m in sys.modules]\n"
+        "heavy = ('pandas', 'pyarrow', 'great_expectations', 'pyiceberg', 'duckdb')\n"
+        "heavy = [m for m in heavy if m in sys.modules]\n"
         "print(heavy)\n"
     )
     env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}"}
@@ -62,9 +63,9 @@ def test_dag_files_parse_without_heavy_imports():
 
 
 def test_marketing_product_published(producers_published):
-    store = ProductStore(get_product("marketing.ads_performance"))
-    manifest = store.manifest()
-    assert list(manifest.partitions) == [DAY]
+    store = product_storage(get_product("marketing.ads_performance"))
+    manifest = store.version()
+    assert store.partitions(manifest) == (DAY,)
     table = store.read_table(manifest)
     assert table.num_rows > 1000
     assert table.schema.field("date").type == "date32[day]"
@@ -75,34 +76,39 @@ def test_marketing_product_published(producers_published):
     assert set(extra) == {"product", "version", "partition", "rows", "bytes", "schema_hash", "validation"}
 
 
-def test_sales_product_is_plain_parquet(producers_published):
-    store = ProductStore(get_product("sales.customer_orders"))
-    manifest = store.manifest()
-    files = store.file_paths(manifest)
-    # any engine reads the files the manifest lists
-    duck = duckdb.sql(f"select count(*), count(distinct order_id) from read_parquet({files!r})").fetchall()[0]
-    assert duck[0] == duck[1] == manifest.rows > 1000
-    schema = pq.read_schema(files[0])
+def test_sales_product_is_an_iceberg_table_other_engines_read(producers_published):
+    store = product_storage(get_product("sales.customer_orders"))
+    manifest = store.version()
+    # DuckDB's own Iceberg extension reads exactly the current version from the table metadata
+    sql = "select count(*), count(distinct order_id) from t"
+    assert iceberg_scan_rows(store.metadata_location(), sql)[0] == (manifest.rows, manifest.rows)
+    assert manifest.rows > 1000 and manifest.operation in ("append", "overwrite")
+    files = store.data_files(manifest)
+    schema = pq.read_schema(files[0].removeprefix("file://"))
     assert schema.field("order_ts").type.tz == "UTC"
     extra = latest_asset_extra("sales__customer_orders")
     assert "customer_email" not in json.dumps(extra) and "@" not in json.dumps(extra)
 
 
 def test_rerun_replaces_partition(dagbag, producers_published):
-    store = ProductStore(get_product("marketing.ads_performance"))
-    before = store.manifest()
+    store = product_storage(get_product("marketing.ads_performance"))
+    before = store.version()
     assert run_dag(dagbag, "marketing__ads_performance", DAY).state == "success"
-    after = store.manifest()
+    after = store.version()
     assert after.version == before.version + 1
     assert after.rows == before.rows  # replaced, not appended
-    assert store.read_table(store.manifest(version=before.version)).num_rows == before.rows
+    assert store.read_table(store.version(version=before.version)).num_rows == before.rows
+    assert after.operation == "overwrite" and after.changed_partition == DAY
+    # another engine sees the new version only: no duplicate rows after the re-publication
+    keys = "select count(*), count(distinct (date, campaign_id, channel)) from t"
+    assert iceberg_scan_rows(store.metadata_location(), keys)[0] == (after.rows, after.rows)
 
 
 def test_finance_reads_upstream_products(dagbag, producers_published):
     run = run_dag(dagbag, "finance__monthly_revenue", MONTH)
     assert run.state == "success"
-    store = ProductStore(get_product("finance.monthly_revenue"))
-    frame = store.read_table(store.manifest()).to_pandas()
+    store = product_storage(get_product("finance.monthly_revenue"))
+    frame = store.read_table(store.version()).to_pandas()
     assert sorted(frame["region"]) == ["APAC", "EMEA", "LATAM", "NA"]
     assert (frame["month"] == MONTH).all()
     assert (frame["marketing_spend"] > 0).all() and (frame["order_revenue"] > 0).all()
@@ -125,8 +131,8 @@ def test_finance_reads_upstream_products(dagbag, producers_published):
 def test_bad_source_data_is_quarantined(
     dagbag, producers_published, demo_sources, fault, source, failed_check
 ):
-    store = ProductStore(get_product("marketing.ads_performance"))
-    before = store.manifest()
+    store = product_storage(get_product("marketing.ads_performance"))
+    before = store.version()
     before_rows = store.read_table(before).to_pandas()
     demo_sources.set_fault(source, fault, count=-1)
     try:
@@ -134,8 +140,8 @@ def test_bad_source_data_is_quarantined(
     finally:
         demo_sources.clear_faults()
     assert run.state == "failed"
-    assert store.manifest().version == before.version  # nothing new is visible
-    assert store.read_table(store.manifest()).to_pandas().equals(before_rows)
+    assert store.version().version == before.version  # nothing new is visible
+    assert store.read_table(store.version()).to_pandas().equals(before_rows)
     quarantine = Path(os.environ["DATA_MESH_QUARANTINE_ROOT"]) / "marketing.ads_performance" / DAY
     newest = max(quarantine.iterdir(), key=lambda p: p.stat().st_mtime)
     report = json.loads((newest / "report.json").read_text())
@@ -145,12 +151,12 @@ def test_bad_source_data_is_quarantined(
 
 
 def test_persistent_source_error_fails_cleanly(dagbag, producers_published, demo_sources):
-    store = ProductStore(get_product("sales.customer_orders"))
-    before = store.manifest().version
+    store = product_storage(get_product("sales.customer_orders"))
+    before = store.version().version
     demo_sources.set_fault("crm", "server_error", count=-1)
     try:
         run = run_dag(dagbag, "sales__customer_orders", DAY)
     finally:
         demo_sources.clear_faults()
     assert run.state == "failed"
-    assert store.manifest().version == before
+    assert store.version().version == before

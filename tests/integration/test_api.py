@@ -46,9 +46,9 @@ def published(demo_sources, airflow_db):
                               ("finance__monthly_revenue", MONTH)):
         assert bag.get_dag(dag_id).test(run_conf={"partition": partition}).state == "success", dag_id
     from data_mesh.contract.registry import get_product
-    from data_mesh.storage.products import ProductStore
+    from data_mesh.storage.products import product_storage
 
-    return ProductStore(get_product(ORDERS)).manifest().version
+    return product_storage(get_product(ORDERS)).version().version
 
 
 @pytest.fixture(scope="module")

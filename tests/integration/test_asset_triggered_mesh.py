@@ -6,7 +6,7 @@ import pytest
 
 from data_mesh.contract.registry import get_product
 from data_mesh.metadata.store import MetadataStore
-from data_mesh.storage.products import ProductStore
+from data_mesh.storage.products import product_storage
 
 pytestmark = pytest.mark.integration
 
@@ -16,12 +16,14 @@ def test_producers_trigger_consumer_through_assets(mesh_published):
         assert run["state"] == "success", f"{dag_id}: {run}"
     assert mesh_published["finance__monthly_revenue"]["run_type"] == "asset_triggered"
 
-    manifest = ProductStore(get_product("finance.monthly_revenue")).manifest()
+    manifest = product_storage(get_product("finance.monthly_revenue")).version()
     # unpaused producers also run their latest daily interval: the consumer builds the newest month
     upstream_months = {
         p.partition[:7]
         for product in ("sales.customer_orders", "marketing.ads_performance")
         for p in MetadataStore().list_publications(product, limit=10)
     }
-    assert manifest.partitions and set(manifest.partitions) <= upstream_months
-    assert all(entry.rows == 4 for entry in manifest.partitions.values())  # one row per region
+    store = product_storage(get_product("finance.monthly_revenue"))
+    months = store.partitions(manifest)
+    assert months and set(months) <= upstream_months
+    assert manifest.rows == 4 * len(months)  # one row per region and month

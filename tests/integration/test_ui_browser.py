@@ -34,9 +34,9 @@ def mesh(airflow_server, mesh_published):
 def api_download(mesh) -> dict:
     """One governed read through the JSON API: the latest sales.customer_orders version as CSV, as admin."""
     from data_mesh.contract.registry import get_product
-    from data_mesh.storage.products import ProductStore
+    from data_mesh.storage.products import product_storage
 
-    version = ProductStore(get_product(PRODUCT)).versions()[-1]
+    version = product_storage(get_product(PRODUCT)).versions()[-1]
     answer = requests.get(
         f"{mesh.url}/data-mesh/api/products/{PRODUCT}/versions/{version}/download",
         params={"format": "csv"},

@@ -23,7 +23,7 @@ from data_mesh.metadata.store import (
     dispose_engines,
 )
 from data_mesh.storage.arrow import arrow_schema
-from data_mesh.storage.products import ProductStore
+from data_mesh.storage.products import product_storage
 
 
 @pytest.fixture(scope="module")
@@ -141,11 +141,13 @@ def orders_rows(n: int) -> pa.Table:
 
 
 @pytest.fixture
-def download_env(tmp_path):
+def download_env(tmp_path, monkeypatch):
     """Two real versions of sales.customer_orders in product storage (3 rows, then 4), own store."""
     url = f"sqlite:///{tmp_path / 'metadata.db'}"
     root = tmp_path / "products"
-    store = ProductStore(get_product("sales.customer_orders"), root=str(root))
+    monkeypatch.setenv("DATA_MESH_METADATA_URL", url)  # the Iceberg catalog lives in the metadata DB
+    monkeypatch.setenv("DATA_MESH_STORAGE_ROOT", str(root))
+    store = product_storage(get_product("sales.customer_orders"), root=str(root))
     store.publish(orders_rows(3), "2026-11-20", "h", "manual__1")
     store.publish(orders_rows(4), "2026-11-20", "h", "manual__2")  # re-run replaces the partition
     dispose_engines()

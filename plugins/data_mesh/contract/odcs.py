@@ -88,7 +88,7 @@ def _to_spec(path: Path, raw: dict[str, Any]) -> ProductSpec:
         owner=_owner(path, raw),
         columns=columns,
         partitioning=_partitioning(path, table),
-        sla=_sla(raw.get("slaProperties")),
+        sla=_sla(path, raw.get("slaProperties")),
         access=_access(raw.get("roles")),
         expectation_suite=_suite(path, table),
         contract_path=str(path),
@@ -148,7 +148,7 @@ def _partitioning(path: Path, table: dict[str, Any]) -> Partitioning:
     return Partitioning(column=parts[0]["name"], granularity=granularity)
 
 
-def _sla(props: list[dict[str, Any]] | None) -> Sla:
+def _sla(path: Path, props: list[dict[str, Any]] | None) -> Sla:
     by_name = {p["property"]: p for p in props or []}
     frequency = by_name.get("frequency", {}).get("value")
     latency = by_name.get("latency")
@@ -156,11 +156,16 @@ def _sla(props: list[dict[str, Any]] | None) -> Sla:
     if latency:
         factor = {"h": 1, "hours": 1, "d": 24, "days": 24, "m": 1 / 60, "minutes": 1 / 60}
         latency_hours = float(latency["value"]) * factor.get(latency.get("unit", "h"), 1)
-    retention = by_name.get("retention", {}).get("value")
+    retention = by_name.get("retention") or {}
+    value, unit = retention.get("value"), str(retention.get("unit") or "versions").lower()
+    if value is not None and unit not in ("versions", "d", "day", "days"):
+        raise ContractError(str(path), "slaProperties.retention.unit", f"{unit!r}: use versions or days")
+    in_days = value is not None and unit != "versions"
     return Sla(
         frequency=frequency,
         latency_hours=latency_hours,
-        retention_versions=int(retention) if retention else None,
+        retention_versions=int(value) if value is not None and not in_days else None,
+        retention_days=float(value) if in_days and value is not None else None,
     )
 
 

@@ -73,7 +73,8 @@ class Partitioning:
 class Sla:
     frequency: str | None = None  # cron-like or "@daily"; None when the product is asset-triggered
     latency_hours: float | None = None  # how old the newest partition may be before it is stale
-    retention_versions: int | None = None
+    retention_versions: int | None = None  # retention in versions (contract unit: versions)
+    retention_days: float | None = None  # or in days (contract unit: days)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from data_mesh.contract.partition import PartitionWindow
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import AccessDenied
 from data_mesh.governance.access import AccessPath, Principal, decide
-from data_mesh.storage.products import Manifest, product_storage
+from data_mesh.storage.products import ProductVersion, product_storage
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ReadResult:
     table: pa.Table
-    manifest: Manifest
+    version: ProductVersion
 
 
 def read_table(
@@ -44,12 +44,10 @@ def read_table(
     columns: list[str] | None = None,
 ) -> ReadResult:
     """Read one version of a product as an Arrow table, after the access check; the read is recorded."""
-    spec, wanted, manifest, reason = _authorize(product_id, principal, columns, purpose, path, version, as_of)
-    store = product_storage(spec)
-    partitions = None if window is None else [k for k in manifest.partitions if window.contains(k)]
-    table = store.read_table(manifest, partitions=partitions, columns=list(wanted))
-    _record(product_id, principal, manifest.version, wanted, table.num_rows, purpose, path, True, reason)
-    return ReadResult(table=table, manifest=manifest)
+    spec, wanted, resolved, reason = _authorize(product_id, principal, columns, purpose, path, version, as_of)
+    table = product_storage(spec).read_table(resolved, window=window, columns=list(wanted))
+    _record(product_id, principal, resolved.version, wanted, table.num_rows, purpose, path, True, reason)
+    return ReadResult(table=table, version=resolved)
 
 
 def read_batches(
@@ -60,15 +58,15 @@ def read_batches(
     path: AccessPath,
     version: int | None = None,
     columns: list[str] | None = None,
-) -> tuple[Manifest, pa.Schema, Iterator[pa.RecordBatch]]:
+) -> tuple[ProductVersion, pa.Schema, Iterator[pa.RecordBatch]]:
     """A whole version as a stream of record batches (downloads): memory stays at one batch.
 
     Access is checked and the read recorded (with the version's row count) before any data moves.
     """
-    spec, wanted, manifest, reason = _authorize(product_id, principal, columns, purpose, path, version, None)
+    spec, wanted, resolved, reason = _authorize(product_id, principal, columns, purpose, path, version, None)
     store = product_storage(spec)
-    _record(product_id, principal, manifest.version, wanted, manifest.rows, purpose, path, True, reason)
-    return manifest, store.schema(list(wanted)), store.iter_batches(manifest, columns=list(wanted))
+    _record(product_id, principal, resolved.version, wanted, resolved.rows, purpose, path, True, reason)
+    return resolved, store.schema(list(wanted)), store.iter_batches(resolved, columns=list(wanted))
 
 
 def _authorize(
@@ -79,7 +77,7 @@ def _authorize(
     path: AccessPath,
     version: int | None,
     as_of: datetime | None,
-) -> tuple[ProductSpec, tuple[str, ...], Manifest, str]:
+) -> tuple[ProductSpec, tuple[str, ...], ProductVersion, str]:
     """Check the access policy (a refusal is recorded and raised) and resolve the version to read."""
     spec = registry.get_product(product_id)
     unknown = [c for c in columns or [] if c not in spec.column_names]
@@ -91,7 +89,7 @@ def _authorize(
     if not allowed:
         _record(product_id, principal, None, wanted, 0, purpose, path, False, reason)
         raise AccessDenied(product_id, principal.name, reason)
-    return spec, wanted, product_storage(spec).manifest(version=version, as_of=as_of), reason
+    return spec, wanted, product_storage(spec).version(version=version, as_of=as_of), reason
 
 
 def read_product(

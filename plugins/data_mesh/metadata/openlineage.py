@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
+    catalog_dataset,
     data_quality_assertions_dataset,
     dataset_version_dataset,
     documentation_dataset,
@@ -40,6 +41,7 @@ from openlineage.client.facet_v2 import (
     ownership_job,
     parent_run,
     schema_dataset,
+    symlinks_dataset,
     tags_dataset,
 )
 from openlineage.client.serde import Serde
@@ -75,6 +77,32 @@ def dataset_address(spec: ProductSpec) -> tuple[str, str]:
         return "file", rest
     authority, _, path = rest.partition("/")
     return f"{scheme}://{authority}", path
+
+
+def _table_facets(spec: ProductSpec) -> dict[str, Any]:
+    """The Iceberg table behind a product: its catalog, and its catalog name as a symlink."""
+    from sqlalchemy.engine import make_url
+
+    from data_mesh.storage.catalog import CATALOG_NAME, warehouse_url
+
+    catalog_uri = make_url(conf.catalog_url()).render_as_string(hide_password=True)
+    return {
+        "catalog": catalog_dataset.CatalogDatasetFacet(
+            framework="iceberg",
+            type="jdbc",
+            name=CATALOG_NAME,
+            metadataUri=catalog_uri,
+            warehouseUri=warehouse_url(),
+            source="pyiceberg",
+        ),
+        "symlinks": symlinks_dataset.SymlinksDatasetFacet(
+            identifiers=[
+                symlinks_dataset.Identifier(
+                    namespace=f"iceberg://{CATALOG_NAME}", name=f"{spec.domain}.{spec.name}", type="TABLE"
+                )
+            ]
+        ),
+    }
 
 
 def _product_address(product_id: str) -> tuple[str, str]:
@@ -203,8 +231,9 @@ def build_publication_event(spec: ProductSpec, publication: PublicationRecord) -
             "ownership": ownership_dataset.OwnershipDatasetFacet(
                 owners=[ownership_dataset.Owner(name=f"user:{spec.owner}", type="OWNER")]
             ),
-            "version": _version_facet(publication.version),
+            "version": _version_facet(publication.snapshot_id or publication.version),
             "dataQualityAssertions": _assertions_facet(publication.validation_summary),
+            **_table_facets(spec),
         },
         outputFacets={
             "outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
@@ -231,8 +260,10 @@ def _consumer_job_name(principal: str) -> str:
     return principal
 
 
-def build_read_event(event: AccessEvent, spec: ProductSpec | None = None) -> RunEvent:
-    """The COMPLETE event of a consuming task's read of a product."""
+def build_read_event(
+    event: AccessEvent, spec: ProductSpec | None = None, snapshots: dict[int, int] | None = None
+) -> RunEvent:
+    """The COMPLETE event of a consuming task's read of a product (`snapshots`: version -> snapshot id)."""
     from data_mesh.contract import registry
 
     spec = spec or registry.get_product(event.product_id)
@@ -240,9 +271,11 @@ def build_read_event(event: AccessEvent, spec: ProductSpec | None = None) -> Run
     facets: dict[str, Any] = {
         "schema": _schema_facet(spec, columns=event.columns),
         "tags": _classification_facet(spec, columns=event.columns),
+        **_table_facets(spec),
     }
     if event.version is not None:
-        facets["version"] = _version_facet(event.version)
+        snapshot = (snapshots or {}).get(event.version)
+        facets["version"] = _version_facet(snapshot or event.version)
     key = event.id if event.id is not None else _iso(event.at)
     return RunEvent(
         eventType=RunState.COMPLETE,
@@ -268,9 +301,11 @@ def product_events(
 
     spec = registry.get_product(product_id)
     store = store or MetadataStore()
-    events = [build_publication_event(spec, p) for p in store.list_publications(product_id, limit=limit)]
+    publications = store.list_publications(product_id, limit=limit)
+    snapshots = {p.version: p.snapshot_id for p in publications if p.snapshot_id is not None}
+    events = [build_publication_event(spec, p) for p in publications]
     reads = store.list_access_events(product_id=product_id, path="task", allowed=True, limit=limit).items
-    events += [build_read_event(e, spec) for e in reads]
+    events += [build_read_event(e, spec, snapshots) for e in reads]
     return sorted((to_dict(e) for e in events), key=lambda e: e["eventTime"])
 
 
@@ -335,7 +370,14 @@ def emit_read(access_event: AccessEvent) -> RunEvent | None:
     if access_event.path != "task" or access_event.principal_kind != "task" or not access_event.allowed:
         return None
     try:
-        event = build_read_event(access_event)
+        from data_mesh.metadata.store import MetadataStore
+
+        snapshots = {}
+        if access_event.version is not None:
+            published = MetadataStore().get_publication(access_event.product_id, access_event.version)
+            if published is not None and published.snapshot_id is not None:
+                snapshots[access_event.version] = published.snapshot_id
+        event = build_read_event(access_event, snapshots=snapshots)
     except Exception:
         log.exception("could not build the OpenLineage event of a read of %s", access_event.product_id)
         return None

@@ -168,5 +168,5 @@ class TransformContext:
             window=self.window,
             columns=columns,
         )
-        self.inputs_read[product_id] = result.manifest.version
+        self.inputs_read[product_id] = result.version.version
         return result.table.to_pandas()

@@ -15,7 +15,7 @@ from data_mesh.contract.spec import ProductSpec
 
 if TYPE_CHECKING:
     from data_mesh.pipeline.context import RunInfo, Validated
-    from data_mesh.storage.products import Manifest
+    from data_mesh.storage.products import ProductVersion
 
 log = logging.getLogger(__name__)
 
@@ -75,22 +75,21 @@ def validation(
 
 @_guarded("a publication")
 def publication(
-    spec: ProductSpec, run: RunInfo, manifest: Manifest, validated: Validated, duration_s: float
+    spec: ProductSpec, run: RunInfo, published: ProductVersion, validated: Validated, duration_s: float
 ) -> None:
     from data_mesh.metadata.openlineage import emit_publication
     from data_mesh.metadata.store import PublicationRecord
 
     register_products([spec])
-    entry = manifest.partitions[manifest.changed_partition]
     record = PublicationRecord(
         product_id=spec.id,
-        version=manifest.version,
-        partition=manifest.changed_partition,
-        rows=entry.rows,
-        bytes=entry.bytes,
-        files=len(entry.files),
+        version=published.version,
+        partition=published.changed_partition,
+        rows=validated.staged_partition.rows,
+        bytes=validated.staged_partition.bytes,
+        files=published.files,
         schema=validated.schema,
-        schema_hash=manifest.schema_hash,
+        schema_hash=published.schema_hash,
         duration_s=duration_s,
         dag_id=run.dag_id,
         run_id=run.run_id,
@@ -98,6 +97,8 @@ def publication(
         validation_success=validated.validation.success,
         validation_summary=validated.report,
         inputs=tuple(validated.transformed.inputs.items()),
+        snapshot_id=published.snapshot_id,
+        operation=published.operation,
     )
     _store().record_publication(record)
     emit_publication(spec, record)  # OpenLineage; never raises

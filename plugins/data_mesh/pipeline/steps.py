@@ -12,6 +12,7 @@ is the only one that decides what a failed `ValidationReport` means.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import logging
@@ -145,19 +146,26 @@ def publish(spec: ProductSpec, run: RunInfo, validated: Validated) -> Published:
 
     started = time.monotonic()
     staged = validated.staged_partition
-    manifest = product_storage(spec).commit(staged, validated.schema_hash, run.run_id)
+    summary = dataclasses.asdict(validated.validation)
+    committed = product_storage(spec).commit(staged, validated.schema_hash, run.run_id, summary)
     published = Published(
         product=spec.id,
-        version=manifest.version,
+        version=committed.version,
         partition=staged.partition,
         rows=staged.rows,
         bytes=staged.bytes,
         schema_hash=validated.schema_hash,
         validation=validated.validation,
     )
-    recorder.publication(spec, run, manifest, validated, duration_s=time.monotonic() - started)
+    recorder.publication(spec, run, committed, validated, duration_s=time.monotonic() - started)
     shutil.rmtree(staging_dir(spec, run), ignore_errors=True)
-    log.info("%s: published version %d (%s, %d rows)", spec.id, manifest.version, staged.file, staged.rows)
+    log.info(
+        "%s: published version %d (snapshot %d, %d rows)",
+        spec.id,
+        committed.version,
+        committed.snapshot_id,
+        staged.rows,
+    )
     return published
 
 

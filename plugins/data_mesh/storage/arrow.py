@@ -58,7 +58,5 @@ def arrow_schema(spec: ProductSpec) -> pa.Schema:
 
 def schema_hash(schema: pa.Schema) -> str:
     """A short, stable fingerprint of names, types and nullability (metadata is not part of it)."""
-    canonical = "\n".join(
-        f"{f.name}\t{f.type}\t{'null' if f.nullable else 'not null'}" for f in schema
-    )
+    canonical = "\n".join(f"{f.name}\t{f.type}\t{'null' if f.nullable else 'not null'}" for f in schema)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

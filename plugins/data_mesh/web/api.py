@@ -180,7 +180,7 @@ def download_version(
 
     wanted = parse_columns(columns)
     principal = Principal.for_user(user)
-    manifest, schema, batches = read_batches(
+    resolved, schema, batches = read_batches(
         product_id,
         principal,
         purpose=f"download v{version} as {format} through the API",
@@ -202,7 +202,7 @@ def download_version(
         finally:
             spool.close()
 
-    filename = f"{product_id}-v{manifest.version}.{format}"
+    filename = f"{product_id}-v{resolved.version}.{format}"
     media = "text/csv" if format == "csv" else "application/vnd.apache.parquet"
     return StreamingResponse(
         chunks(),
@@ -210,7 +210,7 @@ def download_version(
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
             "Content-Length": str(size),
-            "X-Data-Mesh-Version": str(manifest.version),
+            "X-Data-Mesh-Version": str(resolved.version),
             "X-Data-Mesh-Rows": str(rows),
         },
     )

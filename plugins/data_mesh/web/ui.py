@@ -114,29 +114,24 @@ def _product_rows(search: str | None = None, domain: str | None = None) -> list[
 
 
 def _versions(spec: ProductSpec, publications: dict[int, Any]) -> list[dict[str, Any]]:
-    """Kept versions, newest first, from the product store's manifests (rows and bytes of each version)."""
+    """Kept versions, newest first: the Iceberg snapshots (operation, changed partition, size)."""
     from data_mesh.storage.products import product_storage
 
-    store = product_storage(spec)
-    rows = []
-    for version in reversed(store.versions()):
-        try:
-            manifest = store.manifest(version)
-        except (VersionNotFound, OSError):  # pruned between listing and reading
-            continue
-        rows.append(
-            {
-                "version": version,
-                "published_at": manifest.published_at,
-                "changed_partition": manifest.changed_partition,
-                "partitions": len(manifest.partitions),
-                "rows": manifest.rows,
-                "bytes": sum(p.bytes for p in manifest.partitions.values()),
-                "run_id": manifest.run_id,
-                "publication": publications.get(version),
-            }
-        )
-    return rows
+    return [
+        {
+            "version": v.version,
+            "snapshot_id": v.snapshot_id,
+            "operation": v.operation,
+            "published_at": v.published_at,
+            "changed_partition": v.changed_partition,
+            "rows": v.rows,
+            "bytes": v.bytes,
+            "files": v.files,
+            "run_id": v.run_id,
+            "publication": publications.get(v.version),
+        }
+        for v in reversed(product_storage(spec).history())
+    ]
 
 
 def _freshness_series(spec: ProductSpec, publications: list[Any]) -> dict[str, Any]:
@@ -200,11 +195,13 @@ def _sample(spec: ProductSpec, user: Any) -> Sample:
     allowed_pii = may_read_restricted(principal)
     masked = set() if allowed_pii else set(spec.restricted_columns)
     columns = [c for c in spec.column_names if c not in masked]
+    storage = product_storage(spec)
     try:
-        manifest = product_storage(spec).manifest()
+        latest = storage.version()
     except VersionNotFound:
         return Sample(list(spec.column_names), [], masked, message="Nothing has been published yet.")
-    newest = max(manifest.partitions) if manifest.partitions else None
+    keys = storage.partitions(latest)
+    newest = keys[-1] if keys else None
     window = parse_partition(spec.partitioning.granularity, newest) if newest else None
     try:
         result = read_table(
@@ -212,7 +209,7 @@ def _sample(spec: ProductSpec, user: Any) -> Sample:
             principal,
             purpose="data products UI: sample rows",
             path="ui",
-            version=manifest.version,
+            version=latest.version,
             window=window,
             columns=columns,
         )
@@ -220,7 +217,7 @@ def _sample(spec: ProductSpec, user: Any) -> Sample:
         return Sample(list(spec.column_names), [], masked, message=str(err))
     records = result.table.slice(0, SAMPLE_ROWS).to_pylist()
     rows = [[MASK if c in masked else _cell(r.get(c)) for c in spec.column_names] for r in records]
-    return Sample(list(spec.column_names), rows, masked, result.manifest.version, newest)
+    return Sample(list(spec.column_names), rows, masked, result.version.version, newest)
 
 
 # ---- rendering --------------------------------------------------------------------------------

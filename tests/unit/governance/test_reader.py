@@ -16,9 +16,9 @@ def published(tmp_path, monkeypatch):
     monkeypatch.setenv("DATA_MESH_STORAGE_ROOT", str(tmp_path / "products"))
     monkeypatch.setenv("DATA_MESH_METADATA_URL", f"sqlite:///{tmp_path / 'meta.db'}")
     from data_mesh.contract.registry import get_product
-    from data_mesh.storage.products import ProductStore
+    from data_mesh.storage.products import product_storage
 
-    ProductStore(get_product("marketing.ads_performance")).publish(
+    product_storage(get_product("marketing.ads_performance")).publish(
         ads_rows("2026-11-01", 5), "2026-11-01", "h", "r"
     )
     return MetadataStore()

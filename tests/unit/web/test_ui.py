@@ -40,11 +40,11 @@ def published(stores):
 
     from data_mesh.metadata.store import AccessEvent, MetadataStore, PublicationRecord, ValidationRecord
     from data_mesh.storage.arrow import arrow_schema, schema_hash
-    from data_mesh.storage.products import ProductStore
+    from data_mesh.storage.products import product_storage
 
     spec = get_product("sales.customer_orders")
     schema = arrow_schema(spec)
-    store, meta = ProductStore(spec), MetadataStore()
+    store, meta = product_storage(spec), MetadataStore()
     report = {
         "product_id": spec.id,
         "success": True,
@@ -90,7 +90,7 @@ def published(stores):
         meta.record_publication(
             PublicationRecord(
                 product_id=spec.id, version=manifest.version, partition=day.isoformat(), rows=3,
-                bytes=manifest.partitions[day.isoformat()].bytes, files=1, dag_id=spec.dag_id,
+                bytes=manifest.bytes, files=manifest.files, dag_id=spec.dag_id,
                 run_id=run_id, published_at=datetime.now(UTC) - timedelta(hours=3 - version),
                 validation_success=True,
             )

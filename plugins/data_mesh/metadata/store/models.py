@@ -91,6 +91,8 @@ publications = sa.Table(
     sa.Column("published_at", UtcDateTime, nullable=False, default=utcnow),
     sa.Column("validation_success", sa.Boolean, nullable=True),
     sa.Column("validation_summary", sa.JSON, nullable=True),
+    sa.Column("snapshot_id", sa.BigInteger, nullable=True),
+    sa.Column("operation", sa.String(20), nullable=True),
     sa.UniqueConstraint("product_id", "version", name="uq_publications_product_id_version"),
     sa.Index("ix_publications_product_id_published_at", "product_id", "published_at"),
 )

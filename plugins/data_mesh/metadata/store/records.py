@@ -84,6 +84,8 @@ class PublicationRecord(_Record):
     validation_summary: dict[str, Any] | None = None
     inputs: tuple[tuple[str, int | None], ...] = ()
     id: int | None = None
+    snapshot_id: int | None = None  # the Iceberg snapshot of this version
+    operation: str | None = None  # append | overwrite | delete
 
 
 @dataclass(frozen=True)

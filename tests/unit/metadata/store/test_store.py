@@ -114,7 +114,9 @@ def test_product_round_trip_and_upsert(store: MetadataStore):
     )
     assert product.version == "1.2.0"
     assert product.tags == ("orders", "Revenue")
-    assert product.sla == {"frequency": "@daily", "latency_hours": 26.0, "retention_versions": 10}
+    assert product.sla == {
+        "frequency": "@daily", "latency_hours": 26.0, "retention_versions": 10, "retention_days": None
+    }
     assert product.access == {"readers": ["finance", "marketing"], "restricted_readers": ["finance"]}
     assert [c["name"] for c in product.columns] == ["order_id", "order_date", "customer_email", "amount"]
     email = product.columns[2]
@@ -509,9 +511,9 @@ def test_migrations_applied_once_and_idempotent(db_url: str, monkeypatch):
     try:
         assert current_revision(fresh) is None
         assert migrate(fresh) is True
-        assert current_revision(fresh) == "0001"
+        assert current_revision(fresh) == "0002"
         assert migrate(fresh) is False  # second run: nothing to do
-        assert _version_rows(fresh) == ["0001"]
+        assert _version_rows(fresh) == ["0002"]
         tables = set(sa.inspect(fresh).get_table_names())
         assert {
             "products",
@@ -535,7 +537,7 @@ def test_migrations_applied_once_and_idempotent(db_url: str, monkeypatch):
     monkeypatch.setattr(engine_module, "migrate", forbidden)
     second = MetadataStore(db_url)
     assert second.engine is first.engine is get_engine(db_url)
-    assert _version_rows(second.engine) == ["0001"]
+    assert _version_rows(second.engine) == ["0002"]
 
 
 def test_models_match_migrations(store: MetadataStore):
@@ -657,7 +659,7 @@ def test_concurrent_writers_lose_nothing(db_url: str):
 def test_concurrent_first_start_migration_race(db_url: str):
     _run_workers(start_store, lambda w: (db_url, w))
     store = MetadataStore(db_url)
-    assert _version_rows(store.engine) == ["0001"]
+    assert _version_rows(store.engine) == ["0002"]
     assert store.list_access_events(product_id="p.x").total == WORKERS
 
 

@@ -1,0 +1,54 @@
+"""The Iceberg catalog of the mesh: a SQL catalog in the platform's metadata database.
+
+One table per product (namespace = domain, table = product) in a `pyiceberg` `SqlCatalog` whose two
+tables (`iceberg_tables`, `iceberg_namespace_properties`) live in the metadata database
+(`DATA_MESH_CATALOG_URL`, default `DATA_MESH_METADATA_URL`: the SQLite file by default, PostgreSQL in
+production). It is the layout of Iceberg's Java JDBC catalog, so Spark, Trino and Flink configured
+with a JDBC catalog on the same database see the same tables.
+
+The warehouse is `DATA_MESH_STORAGE_ROOT` (a local folder, as a file:// URL, or any s3:// URL); S3
+settings come from `DATA_MESH_S3_*` (endpoint, region, keys). pyiceberg is imported here only, and
+this module is imported only by code that reads or writes products (never at DAG parse time).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from data_mesh import conf
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog.sql import SqlCatalog
+
+CATALOG_NAME = "mesh"
+_lock = threading.Lock()
+_catalogs: dict[tuple[Any, ...], SqlCatalog] = {}
+
+
+def warehouse_url(root: str | None = None) -> str:
+    """The warehouse location as a URL: a local folder becomes file:///abs/path."""
+    root = root or conf.storage_root()
+    if "://" in root:
+        return root.rstrip("/")
+    return "file://" + os.path.abspath(root)
+
+
+def catalog_properties(root: str | None = None) -> dict[str, str]:
+    """The pyiceberg properties of the mesh catalog (the same ones the README gives other engines)."""
+    props = {"uri": conf.catalog_url(), "warehouse": warehouse_url(root)}
+    props.update(conf.s3_properties())
+    return props
+
+
+def get_catalog(root: str | None = None) -> SqlCatalog:
+    """The process's catalog for this configuration (one per process: forked children make their own)."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    props = catalog_properties(root)
+    key = (os.getpid(), *sorted(props.items()))
+    with _lock:
+        if key not in _catalogs:
+            _catalogs[key] = SqlCatalog(CATALOG_NAME, **props)
+        return _catalogs[key]
