@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import threading
-import os
 import time
 from pathlib import Path
 
