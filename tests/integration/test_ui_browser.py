@@ -195,3 +195,35 @@ def browse_as_viewer(browser, url: str) -> None:
         assert "@" not in page.locator("#sample-table").inner_text()
     finally:
         context.close()
+
+
+def test_query_panel_runs_sql_with_the_page_session(mesh, browser):
+    """Type a group-by in the product page's Query panel: the governed port answers a table and a chart."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    page = context.new_page()
+    try:
+        log_in(page, mesh.url, "viewer", "viewer")
+        page.goto(f"{mesh.url}/data-mesh/ui/products/{PRODUCT}#query")
+        sql = page.locator("#query-sql")
+        sql.wait_for(timeout=30_000)
+        assert sql.input_value() == f"SELECT * FROM {PRODUCT} LIMIT 20"
+        sql.fill(f"SELECT region, round(sum(amount), 2) AS revenue FROM {PRODUCT} GROUP BY 1 ORDER BY 1")
+        page.click("#query-run")
+        rows = page.locator("#query-result tbody tr")
+        rows.first.wait_for(timeout=30_000)
+        assert page.locator("#query-result thead th").all_inner_texts() == ["region", "revenue"]
+        assert rows.count() >= 2
+        canvas = page.locator("canvas#query-chart")
+        assert canvas.get_attribute("data-rendered") == "true"
+        assert "rows from sales.customer_orders v" in page.locator("#query-status").inner_text()
+        page.locator("#query").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "ui-query.png"))
+
+        sql.fill(f"SELECT customer_email FROM {PRODUCT}")  # a viewer may not read the PII column
+        page.click("#query-run")
+        error = page.locator("#query-error")
+        error.wait_for(state="visible", timeout=30_000)
+        assert "HTTP 403" in error.inner_text() and "customer_email" in error.inner_text()
+    finally:
+        context.close()
