@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import catalog_api, listener_overhead, parse_time, publish
+from bench import catalog_api, listener_overhead, parse_time, publish, sql_port
 
 BENCHMARKS = {
     "publish": publish.main,
     "parse_time": parse_time.main,
     "catalog_api": catalog_api.main,
     "listener_overhead": listener_overhead.main,
+    "sql_port": sql_port.main,
 }
 
 

@@ -182,6 +182,36 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_of(text: str | None) -> datetime | None:
+    """An ISO time for time travel; naive means UTC."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--as-of {text!r} is not an ISO date or time (e.g. 2026-11-20T10:00:00Z)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    """Where a product's Iceberg table is, and how DuckDB, pyiceberg, Spark and Trino read it."""
+    from data_mesh.metadata.snippets import table_snippets
+    from data_mesh.storage.products import product_storage
+
+    spec = registry.get_product(args.product)
+    storage = product_storage(spec)
+    location = storage.metadata_location()
+    latest = storage.version()
+    print(f"{spec.id}: Iceberg table {spec.domain}.{spec.name} in catalog mesh, v{latest.version}")
+    print(f"  location:  {storage.uri}")
+    print(f"  metadata:  {location}")
+    print(f"  snapshot:  {latest.snapshot_id} ({latest.operation}, partition {latest.changed_partition})")
+    print("  direct reads of the table files skip the platform's access checks and audit\n")
+    for snippet in table_snippets(spec, location):
+        print(f"-- {snippet.engine}\n{snippet.code}\n")
+    return 0
+
+
 def cmd_download(args: argparse.Namespace) -> int:
     from data_mesh.governance.access import Principal
     from data_mesh.governance.reader import read_batches
@@ -195,6 +225,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         purpose="download with the CLI",
         path="cli",
         version=args.version,
+        as_of=_as_of(args.as_of),
         columns=columns,
     )
     if args.output == "-":
@@ -232,10 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("download", help="read a version through the governed reader")
     p.add_argument("product")
     p.add_argument("--version", type=int)
+    p.add_argument("--as-of", help="time travel: the version published at or before this ISO time")
     p.add_argument("--columns")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
     p.add_argument("-o", "--output", default="-")
     p.set_defaults(func=cmd_download)
+    p = sub.add_parser("table", help="the product's Iceberg table and how other engines read it")
+    p.add_argument("product")
+    p.set_defaults(func=cmd_table)
     p = sub.add_parser("sql", help="run one SELECT over data products (governed reads)")
     p.add_argument("query", help='e.g. "SELECT region, sum(amount) FROM sales.customer_orders GROUP BY 1"')
     p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")

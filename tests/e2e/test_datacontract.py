@@ -103,6 +103,8 @@ def test_datacontract_test_passes_on_published_product(product, published_root, 
     out = datacontract(
         "test",
         str(PRODUCTS[product]),
+        "--server",
+        "local",
         "--output",
         str(report),
         "--output-format=json",

@@ -212,7 +212,7 @@ def test_query_panel_runs_sql_with_the_page_session(mesh, browser):
         page.click("#query-run")
         rows = page.locator("#query-result tbody tr")
         rows.first.wait_for(timeout=30_000)
-        assert page.locator("#query-result thead th").all_inner_texts() == ["region", "revenue"]
+        assert page.locator("#query-result thead th").all_text_contents() == ["region", "revenue"]
         assert rows.count() >= 2
         canvas = page.locator("canvas#query-chart")
         assert canvas.get_attribute("data-rendered") == "true"

@@ -243,3 +243,23 @@ def test_sql_errors_exit_with_the_reason(download_env, query, code, message):
     out = cli(download_env, "sql", query)
     assert out.returncode == code, out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_table_shows_the_iceberg_table_and_engine_snippets(download_env):
+    out = cli(download_env, "table", "sales.customer_orders")
+    assert out.returncode == 0, out.stderr
+    assert "Iceberg table sales.customer_orders in catalog mesh, v2" in out.stdout
+    lines = out.stdout.splitlines()
+    metadata = next(line.split()[-1] for line in lines if line.strip().startswith("metadata:"))
+    assert metadata.endswith(".metadata.json") and f"iceberg_scan('{metadata}')" in out.stdout
+    assert "spark.sql.catalog.mesh.type=jdbc" in out.stdout and "iceberg.catalog.type=jdbc" in out.stdout
+
+
+def test_download_travels_in_time(download_env, tmp_path):
+    target = tmp_path / "v1.parquet"
+    out = cli(download_env, "download", "sales.customer_orders", "--version", "1", "--columns", "order_id",
+              "--format", "parquet", "-o", str(target))
+    assert out.returncode == 0, out.stderr
+    assert pq.read_table(target).num_rows == 3
+    bad = cli(download_env, "download", "sales.customer_orders", "--as-of", "yesterday")
+    assert bad.returncode != 0 and "is not an ISO date or time" in bad.stderr

@@ -46,8 +46,8 @@ def _validate_odcs(path: Path, raw: dict[str, Any]) -> None:
     from open_data_contract_standard.model import OpenDataContractStandard
     from pydantic import ValidationError
 
-    if raw.get("apiVersion") not in {"v3.0.0", "v3.0.1", "v3.0.2", "v3.1.0"}:
-        raise ContractError(str(path), "apiVersion", f"expected v3.1.0, got {raw.get('apiVersion')!r}")
+    if raw.get("apiVersion") not in {"v3.0.0", "v3.0.1", "v3.0.2", "v3.1.0", "v3.2.0"}:
+        raise ContractError(str(path), "apiVersion", f"expected v3.2.0, got {raw.get('apiVersion')!r}")
     try:
         OpenDataContractStandard.model_validate(raw)
     except ValidationError as err:

@@ -57,13 +57,14 @@ def read_batches(
     purpose: str,
     path: AccessPath,
     version: int | None = None,
+    as_of: datetime | None = None,
     columns: list[str] | None = None,
 ) -> tuple[ProductVersion, pa.Schema, Iterator[pa.RecordBatch]]:
     """A whole version as a stream of record batches (downloads): memory stays at one batch.
 
     Access is checked and the read recorded (with the version's row count) before any data moves.
     """
-    spec, wanted, resolved, reason = _authorize(product_id, principal, columns, purpose, path, version, None)
+    spec, wanted, resolved, reason = _authorize(product_id, principal, columns, purpose, path, version, as_of)
     store = product_storage(spec)
     _record(product_id, principal, resolved.version, wanted, resolved.rows, purpose, path, True, reason)
     return resolved, store.schema(list(wanted)), store.iter_batches(resolved, columns=list(wanted))

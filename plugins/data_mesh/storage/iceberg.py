@@ -278,47 +278,50 @@ class IcebergProduct:
 
     # ---- writing -------------------------------------------------------------------------
     def stage(self, table: pa.Table, partition: str) -> StagedPartition:
-        """Write the validated partition to a staging file beside the table (never in its data)."""
+        """Write the validated partition as the data file the commit will add (no snapshot lists it yet).
+
+        The file is written once: `commit` registers it in the table (`add_files`) instead of
+        rewriting the rows, so staging while validating is the whole cost of the write.
+        """
         import pyarrow.parquet as pq
 
         from data_mesh.storage.files import filesystem
 
-        fs, base = filesystem(f"{self.uri}/_staging")
-        fs.create_dir(base, recursive=True)
-        path = f"{base}/{partition}-{uuid.uuid4().hex}.parquet"
-        pq.write_table(table, path, filesystem=fs)
+        column = self.spec.partitioning.column
+        url = f"{self.uri}/data/{column}={partition}/{uuid.uuid4().hex}.parquet"
+        fs, path = filesystem(url)
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        pq.write_table(table, path, filesystem=fs, compression="zstd")
         size = fs.get_file_info(path).size or 0
-        return StagedPartition(partition=partition, file=path, rows=table.num_rows, bytes=size)
+        return StagedPartition(partition=partition, file=url, rows=table.num_rows, bytes=size)
 
     def discard(self, staged: StagedPartition) -> None:
         from data_mesh.storage.files import filesystem
 
-        fs, _ = filesystem(f"{self.uri}/_staging")
-        fs.delete_file(staged.file)
+        fs, path = filesystem(staged.file)
+        fs.delete_file(path)
 
     def commit(
         self, staged: StagedPartition, schema_hash: str, run_id: str, summary: dict[str, Any] | None = None
     ) -> ProductVersion:
         """Replace the staged partition in a new version; idempotent for a retried run."""
-        import pyarrow.parquet as pq
         from pyiceberg.exceptions import CommitFailedException
 
         from data_mesh.storage.files import filesystem
         from data_mesh.storage.partitions import partition_filter
 
-        fs, _ = filesystem(f"{self.uri}/_staging")
+        fs, staged_path = filesystem(staged.file)
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             table = self._evolve(self._table(create=True))
             snapshots = self._snapshots(table)
             done = self._already_committed(table, snapshots, staged, run_id)
             if done is not None:
                 return done
-            if fs.get_file_info(staged.file).type.name == "NotFound":
+            if fs.get_file_info(staged_path).type.name == "NotFound":
                 raise FileNotFoundError(
                     f"{self.spec.id}: staged file {staged.file} is gone: "
                     "re-run the validate task before publishing"
                 )
-            data = pq.read_table(staged.file, filesystem=fs)
             number = (max(snapshots) if snapshots else 0) + 1
             props = {
                 VERSION_KEY: str(number),
@@ -330,11 +333,8 @@ class IcebergProduct:
             }
             try:
                 with table.transaction() as tx:
-                    tx.overwrite(
-                        data,
-                        overwrite_filter=partition_filter(self.spec, staged.partition),
-                        snapshot_properties=props,
-                    )
+                    tx.delete(partition_filter(self.spec, staged.partition), snapshot_properties=props)
+                    tx.add_files([staged.file], snapshot_properties=props, check_duplicate_files=False)
                     _tag(tx, f"v{number}")
             except CommitFailedException as lost:
                 wait = min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
@@ -343,8 +343,6 @@ class IcebergProduct:
                 )
                 time.sleep(wait)
                 continue
-            with _suppress_housekeeping(self.spec.id):
-                fs.delete_file(staged.file)
             with _suppress_housekeeping(self.spec.id):
                 from data_mesh.storage.retention import apply_retention
 

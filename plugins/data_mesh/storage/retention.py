@@ -77,7 +77,7 @@ def remove_unreferenced_files(table: Table) -> int:
     referenced = {_normal(p) for p in _referenced(table)}
     cutoff = datetime.now(UTC).timestamp() - conf.orphan_grace_seconds()
     removed = 0
-    for folder in ("data", "metadata", "_staging"):
+    for folder in ("data", "metadata"):
         fs, base = filesystem(f"{table.location()}/{folder}")
         selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
         for info in fs.get_file_info(selector):

@@ -6,6 +6,7 @@ handlers (see `app.py`): unknown product or version -> 404, refused read -> 403,
 No `from __future__ import annotations` here: FastAPI must resolve the Annotated dependencies.
 """
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from airflow.api_fastapi.core_api.security import GetUserDep
@@ -173,6 +174,37 @@ def download_version(
     format: Literal["parquet", "csv"] = "parquet",
     columns: Annotated[str | None, Query(description="comma-separated columns; default all")] = None,
 ) -> StreamingResponse:
+    return _download(product_id, user, version, None, format, columns)
+
+
+@router.get(
+    "/products/{product_id}/download",
+    summary="Download the latest version, or travel in time with ?version= or ?as_of= (governed read)",
+    response_class=StreamingResponse,
+)
+def download(
+    product_id: str,
+    user: GetUserDep,
+    version: Annotated[int | None, Query(ge=1, description="a version number (v1, v2, ...)")] = None,
+    as_of: Annotated[
+        datetime | None, Query(description="the version published at or before this ISO time (UTC if naive)")
+    ] = None,
+    format: Literal["parquet", "csv"] = "parquet",
+    columns: Annotated[str | None, Query(description="comma-separated columns; default all")] = None,
+) -> StreamingResponse:
+    if version is not None and as_of is not None:
+        raise ValueError("give version or as_of, not both")
+    return _download(product_id, user, version, as_of, format, columns)
+
+
+def _download(
+    product_id: str,
+    user: Any,
+    version: int | None,
+    as_of: datetime | None,
+    format: str,
+    columns: str | None,
+) -> StreamingResponse:
     import tempfile
 
     from data_mesh.governance.access import Principal
@@ -180,12 +212,14 @@ def download_version(
 
     wanted = parse_columns(columns)
     principal = Principal.for_user(user)
+    which = f"v{version}" if version else (f"as of {as_of.isoformat()}" if as_of else "the latest version")
     resolved, schema, batches = read_batches(
         product_id,
         principal,
-        purpose=f"download v{version} as {format} through the API",
+        purpose=f"download {which} as {format} through the API",
         path="api",
         version=version,
+        as_of=as_of,
         columns=wanted,
     )
     # Spooled to a temporary file (memory up to 16 MB, disk beyond), one record batch at a time,

@@ -315,7 +315,20 @@ def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLRes
         may_read_restricted=may_read_restricted(Principal.for_user(user)),
         charts_json=fmt.json_script(charts),
         dag_url=f"/dags/{quote(spec.dag_id, safe='')}",
+        table_snippets=_table_snippets(spec),
     )
+
+
+def _table_snippets(spec: ProductSpec) -> list[Any]:
+    """DuckDB, pyiceberg, Spark and Trino on the product's Iceberg table (none before a first publication)."""
+    from data_mesh.metadata.snippets import table_snippets
+    from data_mesh.storage.products import product_storage
+
+    try:
+        location = product_storage(spec).metadata_location()
+    except VersionNotFound:
+        return []
+    return table_snippets(spec, location)
 
 
 @router.get("/ui/static/{path:path}", include_in_schema=False)

@@ -102,10 +102,11 @@ def test_staged_partition_is_invisible_until_committed(store):
     assert store.version().version == 1 and store.read_table(store.version()).num_rows == 3
     assert iceberg_scan_rows(store.metadata_location(), "select count(*) from t") == [(3,)]
     store.discard(staged)
-    assert not Path(staged.file).exists()
+    assert not Path(staged.file.removeprefix("file://")).exists()
     kept = store.stage(ads_rows("2026-11-01", 8), "2026-11-01")
-    assert store.commit(kept, "h", "run-2").version == 2
-    assert store.read_table(store.version()).num_rows == 8 and not Path(kept.file).exists()
+    committed = store.commit(kept, "h", "run-2")
+    assert committed.version == 2 and store.read_table(store.version()).num_rows == 8
+    assert store.data_files(committed) == [kept.file]  # written once: the staged file is the data file
 
 
 def test_commit_is_idempotent_and_refuses_a_vanished_file(store, monkeypatch):

@@ -187,6 +187,9 @@ def test_product_page_sections(published):
     assert 'id="quality-chart"' in page and 'id="freshness-chart"' in page
     assert "/ui/static/vendor/chart.umd.min.js" in page
     assert 'href="/dags/sales__customer_orders" target="_top"' in page
+    # versions are Iceberg snapshots; "Use this product" points other engines at the table
+    assert "<th>Snapshot</th>" in page and "<td>append</td>" in page
+    assert "iceberg_scan(&#39;file://" in page and "spark.sql.catalog.mesh.type=jdbc" in page
     assert 'href="/dags/sales__customer_orders/runs/manual__2026-11-18" target="_top"' in page
     assert column_cells(page, "access-log", "Who")[-1].startswith("carol.api")
     assert "teleported" in page  # a failing expectation's sample value in the validation report

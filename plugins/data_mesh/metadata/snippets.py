@@ -1,0 +1,72 @@
+"""How other engines reach a product's Iceberg table: the snippets the product page and the CLI show.
+
+One place builds them from the live configuration (catalog URL without its password, warehouse,
+the table's current metadata file), so the UI, `data-mesh table` and the README say the same thing.
+These are direct reads of the table files: they bypass the platform's access checks and audit,
+which the governed paths (read_product, the SQL port, downloads) apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from data_mesh import conf
+from data_mesh.contract.spec import ProductSpec
+
+
+@dataclass(frozen=True)
+class Snippet:
+    engine: str
+    code: str
+
+
+def _catalog_uri() -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(conf.catalog_url()).render_as_string(hide_password=True)
+
+
+def _jdbc_url(uri: str) -> str:
+    """A JDBC URL for engines on the JVM (PostgreSQL); SQLite files are for local engines only."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(uri)
+    if url.get_backend_name() == "postgresql":
+        return f"jdbc:postgresql://{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+    return f"jdbc:sqlite:{url.database}"
+
+
+def table_snippets(spec: ProductSpec, metadata_location: str | None = None) -> list[Snippet]:
+    """DuckDB, pyiceberg, Spark and Trino on `<domain>.<product>` in the `mesh` catalog."""
+    from data_mesh.storage.catalog import CATALOG_NAME, warehouse_url
+
+    uri, warehouse, table = _catalog_uri(), warehouse_url(), f"{spec.domain}.{spec.name}"
+    location = metadata_location or "<metadata location: data-mesh table " + spec.id + ">"
+    jdbc = _jdbc_url(conf.catalog_url())
+    return [
+        Snippet(
+            "DuckDB (iceberg extension)",
+            f"INSTALL iceberg; LOAD iceberg;\nSELECT * FROM iceberg_scan('{location}') LIMIT 10;",
+        ),
+        Snippet(
+            "pyiceberg / pandas",
+            "from pyiceberg.catalog.sql import SqlCatalog\n"
+            f'catalog = SqlCatalog("{CATALOG_NAME}", uri="{uri}", warehouse="{warehouse}")\n'
+            f'df = catalog.load_table("{table}").scan().to_pandas()',
+        ),
+        Snippet(
+            "Spark (Iceberg JDBC catalog)",
+            f"spark.sql.catalog.{CATALOG_NAME}=org.apache.iceberg.spark.SparkCatalog\n"
+            f"spark.sql.catalog.{CATALOG_NAME}.type=jdbc\n"
+            f"spark.sql.catalog.{CATALOG_NAME}.uri={jdbc}\n"
+            f"spark.sql.catalog.{CATALOG_NAME}.warehouse={warehouse}\n"
+            f"-- then: SELECT * FROM {CATALOG_NAME}.{table} VERSION AS OF 'v1'",
+        ),
+        Snippet(
+            "Trino (Iceberg connector, JDBC catalog)",
+            "connector.name=iceberg\niceberg.catalog.type=jdbc\n"
+            f"iceberg.jdbc-catalog.catalog-name={CATALOG_NAME}\n"
+            f"iceberg.jdbc-catalog.connection-url={jdbc}\n"
+            f"iceberg.jdbc-catalog.default-warehouse-dir={warehouse}",
+        ),
+    ]
