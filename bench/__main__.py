@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import catalog_api, listener_overhead, parse_time, publish, sql_port
+from bench import catalog_api, commits, listener_overhead, parse_time, publish, sql_port
 
 BENCHMARKS = {
     "publish": publish.main,
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "catalog_api": catalog_api.main,
     "listener_overhead": listener_overhead.main,
     "sql_port": sql_port.main,
+    "commits": commits.main,
 }
 
 
