@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VERSION_KEY = "data-mesh.version"
-COMMIT_ATTEMPTS = 8
+COMMIT_ATTEMPTS = 20  # with jittered backoff up to 4 s: about a minute of contention at most
 TABLE_PROPERTIES = {
     "format-version": "2",
     "commit.retry.num-retries": "0",  # we retry ourselves, renumbering the version (see above)
@@ -337,7 +337,7 @@ class IcebergProduct:
                     tx.add_files([staged.file], snapshot_properties=props, check_duplicate_files=False)
                     _tag(tx, f"v{number}")
             except CommitFailedException as lost:
-                wait = min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
+                wait = min(4.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5)
                 log.warning(
                     "%s: commit of v%d lost a race (%s); retrying in %.2fs", self.spec.id, number, lost, wait
                 )

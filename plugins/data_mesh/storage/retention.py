@@ -5,7 +5,8 @@ The contract's `retention` SLA says how many versions (`unit: versions`) or how 
 After each publication: the `v<N>` tags of expired versions are removed, their snapshots expired,
 and then every file under the table's `data/` and `metadata/` that no remaining snapshot references
 (data files, manifests, manifest lists) and that is older than `DATA_MESH_ORPHAN_GRACE_SECONDS` is
-deleted. The grace period protects a concurrent publisher's files written but not yet committed; a
+deleted (that sweep runs when versions expire and on every 10th version: it reads every manifest).
+The grace period protects a concurrent publisher's files written but not yet committed; a
 file any kept snapshot needs is never deleted. The latest version is never expired.
 """
 
@@ -35,7 +36,15 @@ def expired_versions(product: IcebergProduct, numbers: list[int], published_ms: 
     return numbers[:-keep]
 
 
+SWEEP_EVERY = 10  # versions between two sweeps for orphan files when nothing expires
+
+
 def apply_retention(product: IcebergProduct, table: Table) -> None:
+    """Expire what retention drops; sweep unreferenced files when it did, and every SWEEP_EVERY versions.
+
+    The sweep reads every kept snapshot's manifests, so it is not run on every commit: an orphan
+    (a crashed publisher's file) waits at most SWEEP_EVERY versions beyond its grace period.
+    """
     table = product._table()
     snapshots = product._snapshots(table)
     numbers = list(snapshots)
@@ -53,7 +62,9 @@ def apply_retention(product: IcebergProduct, table: Table) -> None:
         if old:
             table.maintenance.expire_snapshots().by_ids(old).commit()
         log.info("%s: retention expired versions %s", product.spec.id, drop)
-    remove_unreferenced_files(product._table())
+    latest = numbers[-1] if numbers else 0
+    if drop or latest % SWEEP_EVERY == 0 or conf.orphan_grace_seconds() == 0:
+        remove_unreferenced_files(product._table())
 
 
 def _referenced(table: Table) -> set[str]:
