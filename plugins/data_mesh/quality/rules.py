@@ -16,6 +16,7 @@ Uniqueness of a column set the GX suite already expects is not computed twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from data_mesh.quality.report import MASK, MAX_SAMPLES, ExpectationOutcome, json_safe
@@ -107,11 +108,10 @@ def check_contract(
             checks += _column_rules(table, col, covered)
     key = spec.primary_key
     if key and all(c in present for c in key):
-        others = published_keys if published_keys is not None and published_keys.num_rows else None
-        if others is not None:
-            checks.append(_duplicates(_with_published(table, key, others), key, "primary_key", False))
-        elif not (frozenset(key) in covered or (len(key) == 1 and spec.column(key[0]).unique)):
+        if not (frozenset(key) in covered or (len(key) == 1 and spec.column(key[0]).unique)):
             checks.append(_duplicates(table, key, "primary_key", skip_nulls=False))
+        if published_keys is not None and published_keys.num_rows:
+            checks.append(_published_elsewhere(table, key, published_keys))
     if window is not None and spec.partitioning.column in present:
         checks.append(_outside_partition(table, spec.partitioning.column, window))
     return RuleResults(len(checks), [v for v in checks if v is not None])
@@ -133,11 +133,28 @@ def _column_rules(
     return out
 
 
-def _with_published(table: pa.Table, key: tuple[str, ...], published: pa.Table) -> pa.Table:
-    import pyarrow as pa
+def _published_elsewhere(
+    table: pa.Table, key: tuple[str, ...], published: pa.Table
+) -> SchemaViolation | None:
+    """Batch rows whose primary key another partition of the version already holds (a hash lookup)."""
+    import pyarrow.compute as pc
 
     batch = table.select(list(key))
-    return pa.concat_tables([batch, published.select(list(key)).cast(batch.schema)])
+    others = published.select(list(key)).cast(batch.schema)
+    if len(key) == 1:
+        clash = batch.filter(pc.is_in(batch[key[0]], value_set=others[key[0]]))
+    else:
+        clash = batch.join(others.group_by(list(key)).aggregate([]), keys=list(key), join_type="inner")
+    if not clash.num_rows:
+        return None
+    head = clash.slice(0, MAX_SAMPLES).to_pylist()
+    samples = (
+        [json_safe(r[key[0]]) for r in head]
+        if len(key) == 1
+        else [[json_safe(r[c]) for c in key] for r in head]
+    )
+    distinct = clash.group_by(list(key)).aggregate([]).num_rows
+    return SchemaViolation("primary_key", key, clash.num_rows, table.num_rows, samples, distinct=distinct)
 
 
 def _outside_partition(table: pa.Table, column: str, window: PartitionWindow) -> SchemaViolation | None:
@@ -147,10 +164,16 @@ def _outside_partition(table: pa.Table, column: str, window: PartitionWindow) ->
 
     values = table[column]
     if pa.types.is_date(values.type) or pa.types.is_timestamp(values.type):
-        keys = pc.strftime(values, format="%Y-%m-%d" if window.granularity == "day" else "%Y-%m")
+        # compare with the window's bounds (vectorised comparisons; formatting 1M dates is 100x slower)
+        if pa.types.is_timestamp(values.type):
+            low = pa.scalar(datetime.combine(window.start, datetime.min.time(), tzinfo=UTC), values.type)
+            high = pa.scalar(datetime.combine(window.end, datetime.min.time(), tzinfo=UTC), values.type)
+        else:
+            low, high = pa.scalar(window.start, values.type), pa.scalar(window.end, values.type)
+        inside = pc.and_(pc.greater_equal(values, low), pc.less(values, high))
     else:
-        keys = values.cast(pa.string())
-    bad = pc.and_(pc.is_valid(values), pc.not_equal(keys, pa.scalar(window.key)))
+        inside = pc.equal(values.cast(pa.string()), pa.scalar(window.key))
+    bad = pc.and_(pc.is_valid(values), pc.invert(inside))
     count = int(pc.sum(bad).as_py() or 0)
     if not count:
         return None

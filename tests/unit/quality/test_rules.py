@@ -67,3 +67,14 @@ def test_every_rule_counts_as_evaluated():
     table = conform(good_frame(), ORDERS)
     without = check_contract(table, ORDERS).evaluated
     assert check_contract(table, ORDERS, window=DAY).evaluated == without + 1
+
+
+def test_a_composite_key_already_published_elsewhere_is_found():
+    spec = make_spec(
+        Column("day", "string", required=True, primary_key=True),
+        Column("campaign", "string", required=True, primary_key=True),
+    )
+    batch = pa.table({"day": ["d1", "d1", "d2"], "campaign": ["a", "b", "a"]})
+    elsewhere = pa.table({"day": ["d1", "d9"], "campaign": ["b", "a"]})
+    found = kinds(batch, spec, published_keys=elsewhere)["primary_key"]
+    assert found.count == 1 and found.samples == [["d1", "b"]]
