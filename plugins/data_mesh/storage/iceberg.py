@@ -26,6 +26,7 @@ import logging
 import random
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -332,7 +333,9 @@ class IcebergProduct:
                 **{f"data-mesh.validation.{k}": str(v) for k, v in (summary or {}).items()},
             }
             try:
-                with table.transaction() as tx:
+                with table.transaction() as tx, warnings.catch_warnings():
+                    # a first publication of a partition deletes nothing: expected, not worth a warning
+                    warnings.filterwarnings("ignore", "Delete operation did not match any records")
                     tx.delete(partition_filter(self.spec, staged.partition), snapshot_properties=props)
                     tx.add_files([staged.file], snapshot_properties=props, check_duplicate_files=False)
                     _tag(tx, f"v{number}")
