@@ -18,13 +18,14 @@ from data_mesh.contract.partition import PartitionWindow
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import AccessDenied
 from data_mesh.governance.access import AccessPath, Principal, decide
-from data_mesh.storage.products import ProductVersion, product_storage
+from data_mesh.storage.products import ProductStorage, ProductVersion, product_storage
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ReadResult:
@@ -44,9 +45,11 @@ def read_table(
     columns: list[str] | None = None,
 ) -> ReadResult:
     """Read one version of a product as an Arrow table, after the access check; the read is recorded."""
-    spec, wanted, resolved, reason = _authorize(product_id, principal, columns, purpose, path, version, as_of)
-    table = product_storage(spec).read_table(resolved, window=window, columns=list(wanted))
-    _record(product_id, principal, resolved.version, wanted, table.num_rows, purpose, path, True, reason)
+    store, wanted, resolved, reason = _authorize(
+        product_id, principal, columns, purpose, path, version, as_of
+    )
+    table = store.read_table(resolved, window=window, columns=list(wanted))
+    _record(product_id, principal, resolved, wanted, table.num_rows, purpose, path, True, reason)
     return ReadResult(table=table, version=resolved)
 
 
@@ -64,9 +67,10 @@ def read_batches(
 
     Access is checked and the read recorded (with the version's row count) before any data moves.
     """
-    spec, wanted, resolved, reason = _authorize(product_id, principal, columns, purpose, path, version, as_of)
-    store = product_storage(spec)
-    _record(product_id, principal, resolved.version, wanted, resolved.rows, purpose, path, True, reason)
+    store, wanted, resolved, reason = _authorize(
+        product_id, principal, columns, purpose, path, version, as_of
+    )
+    _record(product_id, principal, resolved, wanted, resolved.rows, purpose, path, True, reason)
     return resolved, store.schema(list(wanted)), store.iter_batches(resolved, columns=list(wanted))
 
 
@@ -78,8 +82,12 @@ def _authorize(
     path: AccessPath,
     version: int | None,
     as_of: datetime | None,
-) -> tuple[ProductSpec, tuple[str, ...], ProductVersion, str]:
-    """Check the access policy (a refusal is recorded and raised) and resolve the version to read."""
+) -> tuple[ProductStorage, tuple[str, ...], ProductVersion, str]:
+    """Check the access policy (a refusal is recorded and raised) and resolve the version to read.
+
+    The storage that resolved the version is returned: it reads that version without loading the
+    table again.
+    """
     spec = registry.get_product(product_id)
     unknown = [c for c in columns or [] if c not in spec.column_names]
     if unknown:
@@ -90,7 +98,8 @@ def _authorize(
     if not allowed:
         _record(product_id, principal, None, wanted, 0, purpose, path, False, reason)
         raise AccessDenied(product_id, principal.name, reason)
-    return spec, wanted, product_storage(spec).version(version=version, as_of=as_of), reason
+    store = product_storage(spec)
+    return store, wanted, store.version(version=version, as_of=as_of), reason
 
 
 def read_product(
@@ -137,7 +146,7 @@ def _current_task_principal() -> Principal:
 def _record(
     product_id: str,
     principal: Principal,
-    version: int | None,
+    version: ProductVersion | None,
     columns: tuple[str, ...],
     rows: int,
     purpose: str,
@@ -153,7 +162,7 @@ def _record(
         principal=principal.name,
         principal_kind=principal.kind,
         product_id=product_id,
-        version=version,
+        version=version.version if version else None,
         columns=tuple(columns),
         rows=rows,
         purpose=purpose,
@@ -162,5 +171,6 @@ def _record(
         reason=reason,
     )
     MetadataStore().record_access(event)
-    emit_read(event)  # OpenLineage for a consumer task's read; never raises
-    log.info("%s read %s v%s (%d rows, %s): %s", principal.name, product_id, version, rows, path, reason)
+    emit_read(event, version.snapshot_id if version else None)  # OpenLineage for a task's read; never raises
+    number = event.version
+    log.info("%s read %s v%s (%d rows, %s): %s", principal.name, product_id, number, rows, path, reason)

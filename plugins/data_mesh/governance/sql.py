@@ -212,8 +212,7 @@ def _load(
             for c, t in zip(shape.columns, shape.types, strict=True)
         )
         con.execute(f"CREATE VIEW {ref.sql_name} AS SELECT {select} FROM _product_{i}")
-        resolved = getattr(result, "version", None) or getattr(result, "manifest", None)
-        version = getattr(resolved, "version", None)
+        version = result.version.version
         shown = f"{ref.schema}.{ref.name}" if ref.schema else ref.name
         reads.append(ProductRead(spec.id, version, tuple(columns), table.num_rows, shown))
     return reads

@@ -32,9 +32,11 @@ def _matches(spec: ProductSpec, term: str) -> bool:
     return any(term in t.casefold() for t in texts)
 
 
-def product_summaries(search: str | None = None, domain: str | None = None) -> list[dict[str, Any]]:
+def product_summaries(
+    search: str | None = None, domain: str | None = None, mesh: registry.Mesh | None = None
+) -> list[dict[str, Any]]:
     """Catalog lines: every product of the contracts, with its latest publication and its health."""
-    mesh = registry.load_mesh()
+    mesh = mesh or registry.load_mesh()
     specs = mesh.products
     latest = {s.id: s for s in metadata_store().list_products(ids=specs)}
     term = (search or "").strip().casefold()

@@ -81,11 +81,9 @@ def dataset_address(spec: ProductSpec) -> tuple[str, str]:
 
 def _table_facets(spec: ProductSpec) -> dict[str, Any]:
     """The Iceberg table behind a product: its catalog, and its catalog name as a symlink."""
-    from sqlalchemy.engine import make_url
+    from data_mesh.storage.catalog import CATALOG_NAME, catalog_display_url, warehouse_url
 
-    from data_mesh.storage.catalog import CATALOG_NAME, warehouse_url
-
-    catalog_uri = make_url(conf.catalog_url()).render_as_string(hide_password=True)
+    catalog_uri = catalog_display_url()
     return {
         "catalog": catalog_dataset.CatalogDatasetFacet(
             framework="iceberg",
@@ -365,18 +363,14 @@ def emit_publication(spec: ProductSpec, publication: PublicationRecord) -> RunEv
     return event if emit(event) else None
 
 
-def emit_read(access_event: AccessEvent) -> RunEvent | None:
+def emit_read(access_event: AccessEvent, snapshot_id: int | None = None) -> RunEvent | None:
     """Build and emit the event of an allowed read by a task; other reads (people, refusals) are skipped."""
     if access_event.path != "task" or access_event.principal_kind != "task" or not access_event.allowed:
         return None
     try:
-        from data_mesh.metadata.store import MetadataStore
-
-        snapshots = {}
-        if access_event.version is not None:
-            published = MetadataStore().get_publication(access_event.product_id, access_event.version)
-            if published is not None and published.snapshot_id is not None:
-                snapshots[access_event.version] = published.snapshot_id
+        snapshots: dict[int, int] = {}
+        if access_event.version is not None and snapshot_id is not None:
+            snapshots[access_event.version] = snapshot_id
         event = build_read_event(access_event, snapshots=snapshots)
     except Exception:
         log.exception("could not build the OpenLineage event of a read of %s", access_event.product_id)

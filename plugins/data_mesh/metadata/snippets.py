@@ -20,12 +20,6 @@ class Snippet:
     code: str
 
 
-def _catalog_uri() -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(conf.catalog_url()).render_as_string(hide_password=True)
-
-
 def _jdbc_url(uri: str) -> str:
     """A JDBC URL for engines on the JVM (PostgreSQL); SQLite files are for local engines only."""
     from sqlalchemy.engine import make_url
@@ -38,9 +32,9 @@ def _jdbc_url(uri: str) -> str:
 
 def table_snippets(spec: ProductSpec, metadata_location: str | None = None) -> list[Snippet]:
     """DuckDB, pyiceberg, Spark and Trino on `<domain>.<product>` in the `mesh` catalog."""
-    from data_mesh.storage.catalog import CATALOG_NAME, warehouse_url
+    from data_mesh.storage.catalog import CATALOG_NAME, catalog_display_url, warehouse_url
 
-    uri, warehouse, table = _catalog_uri(), warehouse_url(), f"{spec.domain}.{spec.name}"
+    uri, warehouse, table = catalog_display_url(), warehouse_url(), f"{spec.domain}.{spec.name}"
     location = metadata_location or "<metadata location: data-mesh table " + spec.id + ">"
     jdbc = _jdbc_url(conf.catalog_url())
     return [

@@ -42,6 +42,13 @@ def catalog_properties(root: str | None = None) -> dict[str, str]:
     return props
 
 
+def catalog_display_url() -> str:
+    """The catalog's database URL as it may be shown (UI, lineage): never with its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(conf.catalog_url()).render_as_string(hide_password=True)
+
+
 def get_catalog(root: str | None = None) -> SqlCatalog:
     """The process's catalog for this configuration (one per process: forked children make their own)."""
     from pyiceberg.catalog.sql import SqlCatalog

@@ -63,6 +63,7 @@ class IcebergProduct:
         self.spec = spec
         self.root = root
         self.identifier = (spec.domain, spec.name)
+        self._loaded: Table | None = None
 
     # ---- addressing ----------------------------------------------------------------------
     @property
@@ -73,15 +74,27 @@ class IcebergProduct:
         return str(self._table().metadata_location)
 
     def _table(self, create: bool = False) -> Table:
+        """The table as the catalog has it now (one catalog read)."""
         from pyiceberg.exceptions import NoSuchTableError
 
         catalog = get_catalog(self.root)
         try:
-            return catalog.load_table(self.identifier)
+            self._loaded = catalog.load_table(self.identifier)
         except NoSuchTableError:
             if not create:
                 raise VersionNotFound(self.spec.id, "nothing has been published yet") from None
-        return self._create(catalog)
+            self._loaded = self._create(catalog)
+        return self._loaded
+
+    def _holding(self, version: ProductVersion) -> Table:
+        """A table whose metadata has `version`'s snapshot: the one `version()` just loaded, if it does.
+
+        Snapshots never change, so reading a resolved version needs no second catalog read.
+        """
+        loaded = self._loaded
+        if loaded is not None and loaded.metadata.snapshot_by_id(version.snapshot_id) is not None:
+            return loaded
+        return self._table()
 
     def _create(self, catalog: Any) -> Table:
         from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
@@ -137,16 +150,19 @@ class IcebergProduct:
         return dict(sorted(out.items()))
 
     @staticmethod
-    def _operation(table: Table, number: int) -> str:
-        """append, overwrite (a partition replaced) or delete, over the snapshots of one commit."""
-        ops = set()
+    def _operations(table: Table) -> dict[int, str]:
+        """Version number -> append, overwrite (a partition replaced) or delete, in one pass."""
+        ops: dict[int, set[str]] = {}
         for snapshot in table.metadata.snapshots:
             props = snapshot.summary.additional_properties if snapshot.summary else {}
-            if props.get(VERSION_KEY) == str(number) and snapshot.summary:
-                ops.add(snapshot.summary.operation.value)
-        if ops & {"delete", "overwrite"}:
-            return "overwrite" if "append" in ops or "overwrite" in ops else "delete"
-        return "append"
+            if VERSION_KEY in props and snapshot.summary:
+                ops.setdefault(int(props[VERSION_KEY]), set()).add(snapshot.summary.operation.value)
+        return {
+            number: ("overwrite" if kinds - {"delete"} else "delete")
+            if kinds & {"delete", "overwrite"}
+            else "append"
+            for number, kinds in ops.items()
+        }
 
     def versions(self) -> list[int]:
         try:
@@ -174,9 +190,11 @@ class IcebergProduct:
                 return self._describe(table, number, snapshots[number])
         raise VersionNotFound(self.spec.id, f"no version published at or before {as_of.isoformat()}")
 
-    def _describe(self, table: Table, number: int, snapshot: Snapshot) -> ProductVersion:
+    def _describe(
+        self, table: Table, number: int, snapshot: Snapshot, operations: dict[int, str] | None = None
+    ) -> ProductVersion:
         props = dict(snapshot.summary.additional_properties) if snapshot.summary else {}
-        operation = self._operation(table, number)
+        operation = (operations or self._operations(table)).get(number, "append")
         published = datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC)
         return ProductVersion(
             product=self.spec.id,
@@ -200,13 +218,14 @@ class IcebergProduct:
             table = self._table()
         except VersionNotFound:
             return []
-        return [self._describe(table, n, s) for n, s in self._snapshots(table).items()]
+        operations = self._operations(table)
+        return [self._describe(table, n, s, operations) for n, s in self._snapshots(table).items()]
 
     def partitions(self, version: ProductVersion) -> tuple[str, ...]:
         from data_mesh.storage.partitions import partition_key
 
         keys: set[str] = set()
-        scan = self._table().scan(
+        scan = self._holding(version).scan(
             snapshot_id=version.snapshot_id, selected_fields=(self.spec.partitioning.column,)
         )
         for task in scan.plan_files():
@@ -228,7 +247,7 @@ class IcebergProduct:
     ) -> pa.Table:
         from data_mesh.storage.partitions import conform_to_contract, window_filter
 
-        table = self._table()
+        table = self._holding(version)
         row_filter = window_filter(self.spec, window)
         scan = table.scan(
             row_filter=row_filter,
@@ -242,7 +261,7 @@ class IcebergProduct:
     ) -> Iterator[pa.RecordBatch]:
         from data_mesh.storage.partitions import conform_to_contract
 
-        table = self._table()
+        table = self._holding(version)
         scan = table.scan(
             snapshot_id=version.snapshot_id, selected_fields=tuple(self._existing(table, version, columns))
         )
@@ -250,7 +269,7 @@ class IcebergProduct:
             yield from conform_to_contract(batch, self.spec, columns).to_batches()
 
     def data_files(self, version: ProductVersion) -> list[str]:
-        scan = self._table().scan(snapshot_id=version.snapshot_id)
+        scan = self._holding(version).scan(snapshot_id=version.snapshot_id)
         return [task.file.file_path for task in scan.plan_files()]
 
     def _existing(self, table: Table, version: ProductVersion, columns: list[str] | None) -> list[str]:
@@ -266,11 +285,10 @@ class IcebergProduct:
         from data_mesh.storage.partitions import partition_filter
 
         try:
-            table = self._table()
             latest = self.version()
         except VersionNotFound:
             return None
-        scan = table.scan(
+        scan = self._holding(latest).scan(
             row_filter=Not(partition_filter(self.spec, except_partition)),
             snapshot_id=latest.snapshot_id,
             selected_fields=columns,
@@ -346,10 +364,10 @@ class IcebergProduct:
                 )
                 time.sleep(wait)
                 continue
-            with _suppress_housekeeping(self.spec.id):
+            with _housekeeping(self.spec.id):
                 from data_mesh.storage.retention import apply_retention
 
-                apply_retention(self, table)
+                apply_retention(self)
             return self.version(number)
         raise RuntimeError(
             f"{self.spec.id}: could not commit after {COMMIT_ATTEMPTS} attempts (concurrent publishers)"
@@ -386,17 +404,10 @@ def _tag(tx: Any, name: str) -> None:
         ManageSnapshots(tx).create_tag(snapshot.snapshot_id, name).commit()
 
 
-class _suppress_housekeeping:
+@contextlib.contextmanager
+def _housekeeping(product: str) -> Iterator[None]:
     """Housekeeping after a commit never fails the publication: the version is already live."""
-
-    def __init__(self, product: str) -> None:
-        self.product = product
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, error: Any, tb: Any) -> bool:
-        if error is not None and isinstance(error, Exception):
-            log.warning("%s: housekeeping after commit failed (retried next time): %s", self.product, error)
-            return True
-        return False
+    try:
+        yield
+    except Exception as error:  # logged; retention and the sweep run again at the next publication
+        log.warning("%s: housekeeping after commit failed (retried next time): %s", product, error)

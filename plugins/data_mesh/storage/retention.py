@@ -39,7 +39,7 @@ def expired_versions(product: IcebergProduct, numbers: list[int], published_ms: 
 SWEEP_EVERY = 10  # versions between two sweeps for orphan files when nothing expires
 
 
-def apply_retention(product: IcebergProduct, table: Table) -> None:
+def apply_retention(product: IcebergProduct) -> None:
     """Expire what retention drops; sweep unreferenced files when it did, and every SWEEP_EVERY versions.
 
     The sweep reads every kept snapshot's manifests, so it is not run on every commit: an orphan

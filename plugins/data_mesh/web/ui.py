@@ -95,11 +95,14 @@ def _search_text(spec: ProductSpec) -> str:
     return " ".join([spec.id, spec.owner, spec.description, *spec.tags, *spec.column_names]).casefold()
 
 
-def _product_rows(search: str | None = None, domain: str | None = None) -> list[dict[str, Any]]:
+def _product_rows(
+    search: str | None = None, domain: str | None = None, mesh: registry.Mesh | None = None
+) -> list[dict[str, Any]]:
     """Catalog lines (the same ones the JSON API serves) with each product's spec and health."""
     from data_mesh.metadata.catalog import product_summaries
 
-    specs = registry.load_mesh().products
+    mesh = mesh or registry.load_mesh()
+    specs = mesh.products
     return [
         {
             "id": line["id"],
@@ -109,7 +112,7 @@ def _product_rows(search: str | None = None, domain: str | None = None) -> list[
             "health": _health(line),
             "search": _search_text(specs[line["id"]]) if line["id"] in specs else line["id"],
         }
-        for line in product_summaries(search=search, domain=domain)
+        for line in product_summaries(search=search, domain=domain, mesh=mesh)
     ]
 
 
@@ -255,7 +258,8 @@ def ui_root(request: Request) -> RedirectResponse:
 @router.get("/ui/", response_class=HTMLResponse, include_in_schema=False)
 def catalog_page(request: Request, user: GetUserDep, q: str = "") -> HTMLResponse:
     """Every product of the mesh, grouped by domain, with its status; `q` filters."""
-    rows = _product_rows(search=q)
+    mesh = registry.load_mesh()
+    rows = _product_rows(search=q, mesh=mesh)
     domains: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         domains.setdefault(row["domain"], []).append(row)
@@ -266,7 +270,7 @@ def catalog_page(request: Request, user: GetUserDep, q: str = "") -> HTMLRespons
         title="Data products",
         q=q,
         domains=dict(sorted(domains.items())),
-        total=len(_product_rows()) if q else len(rows),
+        total=len(mesh.products) + len(mesh.errors),
         shown=len(rows),
     )
 

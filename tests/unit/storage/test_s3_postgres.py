@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import socket
 import threading
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from data_mesh.contract.registry import get_product
 from data_mesh.storage.products import product_storage
-from tests.unit.metadata.store._store_testing import postgres_error, postgres_target, postgres_unreachable
+from tests.unit.metadata.store._store_testing import postgres_schema, reachable_postgres
 from tests.unit.storage.test_products import ads_rows
 
 BUCKET = "mesh"
@@ -33,24 +30,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def postgres_catalog_url() -> Iterator[str]:
-    url, required = postgres_target()
-    error = postgres_error(url)
-    if error:
-        message = postgres_unreachable(url, required, error)
-        if required:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    schema = f"dm_iceberg_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield scoped.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema(reachable_postgres(), prefix="dm_iceberg") as url:
+        yield url
 
 
 @pytest.fixture

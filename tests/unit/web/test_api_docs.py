@@ -27,15 +27,7 @@ CONTENT_TYPES = {
 MIN_BYTES = {".js": 100_000, ".css": 10_000, ".png": 100, ".json": 1_000}
 
 
-@pytest.fixture(autouse=True)
-def auth_manager():
-    """The configured auth manager (Airflow's api-server creates it at startup)."""
-    from airflow.api_fastapi import app as airflow_app
-
-    before = airflow_app._AuthManagerState.instance
-    airflow_app.create_auth_manager()
-    yield
-    airflow_app._AuthManagerState.instance = before
+pytestmark = pytest.mark.usefixtures("auth_manager")  # tests/unit/web/conftest.py
 
 
 def client_as(role: str | None, **kwargs) -> TestClient:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import html
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.unit.governance import test_sql
 from tests.unit.governance.test_sql import ORDERS
-from tests.unit.web.test_sql_api import auth_manager, client_as  # noqa: F401 - the fixture
+from tests.unit.web.test_sql_api import client_as
 
 published = test_sql.published
+
+pytestmark = pytest.mark.usefixtures("auth_manager")  # tests/unit/web/conftest.py
 
 
 def test_query_panel_posts_to_the_sql_port_of_its_mount_point(published):

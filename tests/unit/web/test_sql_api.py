@@ -18,14 +18,7 @@ published = test_sql.published  # the fixture: orders v1 (10 rows) and v2 (60 ro
 GROUP_BY = f"SELECT region, sum(amount) AS revenue FROM {ORDERS} GROUP BY region ORDER BY region"
 
 
-@pytest.fixture(autouse=True)
-def auth_manager():
-    from airflow.api_fastapi import app as airflow_app
-
-    before = airflow_app._AuthManagerState.instance
-    airflow_app.create_auth_manager()
-    yield
-    airflow_app._AuthManagerState.instance = before
+pytestmark = pytest.mark.usefixtures("auth_manager")  # tests/unit/web/conftest.py
 
 
 def client_as(role: str | None) -> TestClient:

@@ -6,13 +6,16 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
+import pytest
 
 from data_mesh.storage.products import product_storage
 from tests.unit.governance import test_sql
 from tests.unit.governance.test_sql import ORDERS
-from tests.unit.web.test_sql_api import auth_manager, client_as  # noqa: F401 - fixtures
+from tests.unit.web.test_sql_api import client_as
 
 published = test_sql.published  # orders v1 (10 rows) and v2 (60 rows)
+
+pytestmark = pytest.mark.usefixtures("auth_manager")  # tests/unit/web/conftest.py
 
 
 def _rows(answer) -> int:

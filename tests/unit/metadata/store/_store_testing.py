@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -40,6 +43,36 @@ def postgres_error(url: str) -> str | None:
         return f"{type(exc).__name__}: {exc}"
     finally:
         engine.dispose()
+
+
+def reachable_postgres() -> str:
+    """The PostgreSQL URL of this run: a skip when none answers and none is required, else a failure."""
+    import pytest
+
+    url, required = postgres_target()
+    error = postgres_error(url)
+    if error:
+        message = postgres_unreachable(url, required, error)
+        if required:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return url
+
+
+@contextlib.contextmanager
+def postgres_schema(base_url: str, prefix: str = "dm_test") -> Iterator[str]:
+    """A URL on a schema of its own (via search_path, so spawned processes see it too), dropped after."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
 
 
 # Worker processes (multiprocessing spawn) of the concurrency tests.

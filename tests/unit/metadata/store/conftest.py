@@ -9,13 +9,10 @@ through `search_path` in the URL so that spawned processes see the same schema.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
-from _store_testing import postgres_error, postgres_target, postgres_unreachable
-from sqlalchemy.engine import make_url
+from _store_testing import postgres_schema, reachable_postgres
 
 from data_mesh.metadata.store import MetadataStore, dispose_engines
 
@@ -24,14 +21,7 @@ BACKENDS = ["sqlite", "postgresql"]
 
 @pytest.fixture(scope="session")
 def pg_base_url() -> str:
-    url, required = postgres_target()
-    error = postgres_error(url)
-    if error:
-        message = postgres_unreachable(url, required, error)
-        if required:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return url
+    return reachable_postgres()
 
 
 @pytest.fixture
@@ -42,18 +32,11 @@ def sqlite_url(tmp_path) -> Iterator[str]:
 
 @pytest.fixture
 def postgresql_url(pg_base_url: str) -> Iterator[str]:
-    schema = f"dm_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(pg_base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema(pg_base_url) as url:
+        try:
+            yield url
+        finally:
+            dispose_engines()
 
 
 @pytest.fixture(params=BACKENDS)
