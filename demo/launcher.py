@@ -57,11 +57,47 @@ DEMO_SECRETS = {  # the demo server's fake credentials; real deployments keep th
 }
 
 
+# Demo logins (SimpleAuthManager): user -> (role, password). The product owners of the contracts
+# approve access requests to their products; `viewer` is a consumer with no grant.
+DEMO_USERS = {
+    "admin": ("admin", "admin"),
+    "viewer": ("viewer", "viewer"),
+    "alice.sales": ("user", "alice"),
+    "carol.marketing": ("user", "carol"),
+    "erin.finance": ("user", "erin"),
+}
+VAULT_CONN_ENV = "AIRFLOW_CONN_DATA_MESH_VAULT"
+
+
+def vault_connection(airflow_home: Path) -> str:
+    """The PII vault's Connection (Fernet key, HMAC secret), made once per AIRFLOW_HOME, mode 0600.
+
+    A real deployment puts `data_mesh_vault` in its secrets backend instead; this file only exists
+    so that the embedded default needs no configuration.
+    """
+    path = airflow_home / "data_mesh_vault.json"
+    if not path.exists():
+        from data_mesh.governance.vault import new_keys
+
+        keys = new_keys()
+        conn = {
+            "conn_type": "generic",
+            "password": keys["password"],
+            "extra": {"hmac_secret": keys["hmac_secret"]},
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(conn, out)
+    return path.read_text()
+
+
 def airflow_environment(airflow_home: Path, sources_url: str, api_port: int = 8080) -> dict[str, str]:
     """Environment of every Airflow process: embedded default, sized for a small machine."""
     passwords = airflow_home / "passwords.json"
-    if not passwords.exists():  # known demo logins instead of generated ones
-        passwords.write_text(json.dumps({"admin": "admin", "viewer": "viewer"}))
+    wanted = {user: password for user, (_, password) in DEMO_USERS.items()}
+    known = json.loads(passwords.read_text()) if passwords.exists() else {}
+    if any(known.get(user) != password for user, password in wanted.items()):
+        passwords.write_text(json.dumps({**known, **wanted}))  # known demo logins, not generated ones
     env = dict(os.environ)
     env.update(
         {
@@ -71,7 +107,9 @@ def airflow_environment(airflow_home: Path, sources_url: str, api_port: int = 80
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                f"{user}:{role}" for user, (role, _) in DEMO_USERS.items()
+            ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             "AIRFLOW__API__PORT": str(api_port),
             "AIRFLOW__API__BASE_URL": f"http://localhost:{api_port}",
@@ -87,6 +125,8 @@ def airflow_environment(airflow_home: Path, sources_url: str, api_port: int = 80
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
             {"conn_type": "http", "host": sources_url, **secret}
         )
+    if not env.get(VAULT_CONN_ENV):
+        env[VAULT_CONN_ENV] = vault_connection(airflow_home)
     return env
 
 
@@ -391,7 +431,7 @@ def main() -> None:
                 airflow.trigger(dag_id)
         print(
             f"\nThe data mesh is running.\n"
-            f"  Airflow UI:    {airflow.url}  (log in as admin / admin, or viewer / viewer)\n"
+            f"  Airflow UI:    {airflow.url}  (admin / admin, viewer / viewer, owner alice.sales / alice)\n"
             f"  Data Products: {airflow.url}/plugin/data-products\n"
             f"  Producers:     {', '.join(producers)} (daily, first runs started)\n"
             f"  Consumers:     {', '.join(consumers)} (run when their upstream products publish)\n"

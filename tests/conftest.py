@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 REPO = Path(__file__).resolve().parents[1]
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="data-mesh-tests-"))
@@ -36,6 +38,16 @@ os.environ.update(
 for path in (str(REPO), str(REPO / "plugins")):
     if path not in sys.path:
         sys.path.insert(0, path)
+
+# The PII vault's keys, as the Airflow Connection every process of the session reads (never logged).
+VAULT_KEYS = {"password": Fernet.generate_key().decode(), "hmac_secret": secrets.token_urlsafe(32)}
+os.environ["AIRFLOW_CONN_DATA_MESH_VAULT"] = json.dumps(
+    {
+        "conn_type": "generic",
+        "password": VAULT_KEYS["password"],
+        "extra": {"hmac_secret": VAULT_KEYS["hmac_secret"]},
+    }
+)
 
 ARTIFACTS = REPO / "test-artifacts"
 

@@ -74,6 +74,11 @@ def s3_properties() -> dict[str, str]:
     return {prop: os.environ[env] for env, prop in names.items() if os.environ.get(env)}
 
 
+def vault_conn_id() -> str:
+    """The Airflow Connection holding the PII vault's keys (password: Fernet key; extra: hmac_secret)."""
+    return _env("DATA_MESH_VAULT_CONN_ID", "data_mesh_vault")
+
+
 def listeners_enabled() -> bool:
     """Switch off every listener with DATA_MESH_LISTENERS_ENABLED=false."""
     return _env("DATA_MESH_LISTENERS_ENABLED", "true").lower() not in {"0", "false", "no", "off"}

@@ -51,3 +51,28 @@ def test_engines_agree_after_a_republication(dagbag, products_published):
     after = _platform_rows("marketing.ads_performance")
     assert len(after) == len(before)  # the partition was replaced, not appended to
     assert _duckdb_rows("marketing.ads_performance") == after
+
+
+def test_a_direct_engine_read_sees_tokens_and_a_granted_read_sees_the_addresses(products_published):
+    """The PII column is pseudonymized at rest: DuckDB's iceberg_scan on the table files sees only
+    vault tokens; the governed reader with the contract's pii-readers grant (admin) sees the values,
+    row for row the same table otherwise."""
+    from data_mesh.governance.access import Principal
+    from data_mesh.governance.reader import read_table
+    from data_mesh.governance.vault import TOKEN_PREFIX
+
+    spec = get_product("sales.customer_orders")
+    con = duckdb_with_iceberg()
+    try:
+        location = product_storage(spec).metadata_location()
+        direct = dict(con.execute(f"SELECT order_id, customer_email FROM iceberg_scan('{location}')").fetchall())
+    finally:
+        con.close()
+    assert direct and all(v is None or v.startswith(TOKEN_PREFIX) for v in direct.values())
+    assert not any("@" in (v or "") for v in direct.values())
+    admin = Principal(name="admin", kind="user", roles=frozenset({"admin"}))
+    granted = read_table(spec.id, admin, purpose="test", path="api", columns=["order_id", "customer_email"])
+    clear = dict(zip(*(granted.table.column(c).to_pylist() for c in ("order_id", "customer_email")), strict=True))
+    assert clear.keys() == direct.keys() and all("@" in v for v in clear.values() if v)
+    pairs = {(direct[k], clear[k]) for k in direct if direct[k]}
+    assert len({t for t, _ in pairs}) == len({e for _, e in pairs}) == len(pairs)  # one token per address

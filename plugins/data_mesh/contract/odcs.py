@@ -20,6 +20,7 @@ from data_mesh.contract.spec import (
     HttpSource,
     Partitioning,
     ProductSpec,
+    RoleGrant,
     Sla,
 )
 from data_mesh.exceptions import ContractError
@@ -89,7 +90,7 @@ def _to_spec(path: Path, raw: dict[str, Any]) -> ProductSpec:
         columns=columns,
         partitioning=_partitioning(path, table),
         sla=_sla(path, raw.get("slaProperties")),
-        access=_access(raw.get("roles")),
+        access=_access(path, raw.get("roles")),
         expectation_suite=_suite(path, table),
         contract_path=str(path),
         contract_id=_require(path, raw, "id"),
@@ -169,15 +170,30 @@ def _sla(path: Path, props: list[dict[str, Any]] | None) -> Sla:
     )
 
 
-def _access(roles: list[dict[str, Any]] | None) -> Access:
-    for role in roles or []:
-        if role.get("role") == "readers":
-            custom = _custom(role.get("customProperties"))
-            return Access(
-                readers=tuple(custom.get("domains") or ("*",)),
-                restricted_readers=tuple(custom.get("restrictedDomains") or ()),
+def _access(path: Path, roles: list[dict[str, Any]] | None) -> Access:
+    """The contract's `roles` as grants; no roles at all means every domain and person reads."""
+    grants = []
+    for index, role in enumerate(roles or []):
+        if str(role.get("access", "read")).lower() != "read":
+            continue
+        custom = _custom(role.get("customProperties"))
+        values = {}
+        for key, name in (
+            ("domains", "domains"),
+            ("airflowRoles", "airflow_roles"),
+            ("users", "users"),
+            ("columns", "columns"),
+        ):
+            raw = custom.get(key) or ()
+            if isinstance(raw, str) or not all(isinstance(v, str) for v in raw):
+                raise ContractError(str(path), f"roles[{index}].customProperties.{key}", "a list of names")
+            values[name] = tuple(v.lower() if key == "airflowRoles" else v for v in raw)
+        grants.append(
+            RoleGrant(
+                role=str(role.get("role", f"role{index}")), purpose=str(custom.get("purpose") or ""), **values
             )
-    return Access()
+        )
+    return Access(tuple(grants)) if grants else Access()
 
 
 def _suite(path: Path, table: dict[str, Any]) -> str:

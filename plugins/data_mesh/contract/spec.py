@@ -78,11 +78,62 @@ class Sla:
 
 
 @dataclass(frozen=True)
-class Access:
-    """Who may read the product; restricted columns need a role in `restricted_readers`."""
+class RoleGrant:
+    """A standing grant from the contract's `roles`: who may read which columns, and for what.
 
-    readers: tuple[str, ...] = ("*",)  # consuming domains allowed; "*" for every domain
-    restricted_readers: tuple[str, ...] = ()  # domains allowed to read restricted (PII) columns
+    A consuming domain's DAGs match through `domains`, people through their Airflow role
+    (`airflow_roles`) or user name (`users`); "*" matches every domain or every person. No `columns`
+    means every unrestricted column; a restricted (PII) column is granted only when listed.
+    """
+
+    role: str
+    domains: tuple[str, ...] = ()
+    airflow_roles: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    purpose: str = ""
+
+
+DEFAULT_READERS = RoleGrant("readers", domains=("*",), airflow_roles=("*",))
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may read the product: the contract's roles (the owning domain and team read everything)."""
+
+    roles: tuple[RoleGrant, ...] = (DEFAULT_READERS,)
+
+    @classmethod
+    def of(
+        cls,
+        readers: tuple[str, ...] = ("*",),
+        restricted_readers: tuple[str, ...] = (),
+        people: tuple[str, ...] = ("*",),
+        restricted_people: tuple[str, ...] = (),
+        restricted_columns: tuple[str, ...] = (),
+    ) -> Access:
+        """Product-level readers (domains, Airflow roles) and who reads `restricted_columns`."""
+        roles = [RoleGrant("readers", domains=readers, airflow_roles=people)]
+        if restricted_columns and (restricted_readers or restricted_people):
+            roles.append(
+                RoleGrant(
+                    "pii-readers",
+                    domains=restricted_readers,
+                    airflow_roles=restricted_people,
+                    columns=restricted_columns,
+                )
+            )
+        return cls(tuple(roles))
+
+    @property
+    def readers(self) -> tuple[str, ...]:
+        """Domains granted the product (any of its columns)."""
+        return tuple(dict.fromkeys(d for r in self.roles for d in r.domains))
+
+    @property
+    def restricted_readers(self) -> tuple[str, ...]:
+        """Domains granted at least one column explicitly (the restricted ones need that)."""
+        return tuple(dict.fromkeys(d for r in self.roles if r.columns for d in r.domains))
 
 
 @dataclass(frozen=True)

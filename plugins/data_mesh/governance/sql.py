@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from data_mesh.contract import registry
 from data_mesh.contract.spec import ProductSpec
-from data_mesh.governance.access import AccessPath, Principal, decide
+from data_mesh.governance.access import AccessPath, Principal, active_grants, decide
 from data_mesh.governance.sql_plan import (
     LOCKDOWN,
     ProductRef,
@@ -54,6 +54,8 @@ from data_mesh.governance.sql_plan import (
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
+
+    from data_mesh.metadata.store import AccessRequest
 
 __all__ = ["ProductRead", "SqlError", "SqlResult", "SqlTimeout", "json_value", "product_refs", "run_sql"]
 
@@ -127,8 +129,9 @@ def run_sql(
     statement = single_select(sql)
     refs = product_refs(statement)
     specs = {ref: registry.get_product(ref.product_id) for ref in refs}  # unknown -> 404 naming it
-    shapes = columns_used(statement, principal, specs)
-    _refuse_first_denied(principal, specs, shapes, path, purpose or _purpose(sql))
+    grants = {ref: active_grants(spec, principal) for ref, spec in specs.items()}
+    shapes = columns_used(statement, principal, specs, grants)
+    _refuse_first_denied(principal, specs, grants, shapes, path, purpose or _purpose(sql))
     con = duckdb.connect(":memory:")
     try:
         reads = _load(con, principal, specs, shapes, path, purpose or _purpose(sql))
@@ -159,6 +162,7 @@ def _check_paging(limit: int, offset: int, timeout_s: float) -> None:
 def _refuse_first_denied(
     principal: Principal,
     specs: dict[ProductRef, ProductSpec],
+    grants: dict[ProductRef, list[AccessRequest]],
     shapes: dict[ProductRef, Shape],
     path: AccessPath,
     purpose: str,
@@ -168,7 +172,7 @@ def _refuse_first_denied(
 
     for ref, spec in specs.items():
         used = list(shapes[ref].used)
-        if not decide(spec, principal, used or spec.column_names[:1]).allowed:
+        if not decide(spec, principal, used or spec.column_names[:1], grants[ref]).allowed:
             # the reader records the refusal and raises AccessDenied naming the columns
             read_table(ref.product_id, principal, purpose=purpose, path=path, columns=used or None)
             raise AssertionError(f"the reader let a refused read of {ref.product_id} through")

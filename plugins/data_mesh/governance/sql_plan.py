@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from data_mesh.contract.spec import ProductSpec
-from data_mesh.governance.access import Principal, decide
+from data_mesh.governance.access import Principal, readable_columns
 
 if TYPE_CHECKING:
     import duckdb
+
+    from data_mesh.metadata.store import AccessRequest
 
 MAX_SQL_CHARS = 100_000
 FIRST_WORDS = ("SELECT", "WITH", "FROM", "(")
@@ -148,11 +150,6 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def readable_columns(spec: ProductSpec, principal: Principal) -> list[str]:
-    """The columns of `spec` that `principal` may read, by the one access decision."""
-    return [c for c in spec.column_names if decide(spec, principal, [c]).allowed]
-
-
 @dataclass(frozen=True)
 class Shape:
     """A product's table as the query binds it: every column it may bind, their DuckDB types, and the
@@ -164,14 +161,17 @@ class Shape:
 
 
 def columns_used(
-    statement: duckdb.Statement, principal: Principal, specs: dict[ProductRef, ProductSpec]
+    statement: duckdb.Statement,
+    principal: Principal,
+    specs: dict[ProductRef, ProductSpec],
+    grants: dict[ProductRef, list[AccessRequest]],
 ) -> dict[ProductRef, Shape]:
     """The columns of each product the query reads, from DuckDB's plan over empty tables.
 
     First over the readable columns only (so `*` means what the principal may read); if that does
     not bind, over every column (a query naming a forbidden column then binds, and is refused later).
     """
-    readable = {ref: readable_columns(spec, principal) for ref, spec in specs.items()}
+    readable = {ref: readable_columns(spec, principal, grants[ref]) for ref, spec in specs.items()}
     try:
         return _plan_columns(statement, specs, readable)
     except SqlError as first:

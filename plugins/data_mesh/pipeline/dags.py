@@ -17,6 +17,7 @@ from data_mesh.contract import registry
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import ContractError
 from data_mesh.governance.access import domain_decision
+from data_mesh.governance.identity import register_built_dag
 from data_mesh.storage.products import product_storage
 
 START_DATE = datetime(2026, 1, 1)
@@ -33,16 +34,29 @@ def product_asset(spec: ProductSpec) -> Asset:
 
 
 def _inputs(spec: ProductSpec) -> list[ProductSpec]:
-    """Upstream products, checked at parse time: they exist and grant this domain read access."""
+    """Upstream products, checked at parse time: they exist and grant this domain read access
+    (by a role in their contract, or by an approved access request of this domain)."""
     upstreams = []
     for upstream_id in spec.inputs:
         upstream = registry.get_product(upstream_id)
         decision = domain_decision(upstream, spec.domain)
+        if not decision.allowed:  # only then is the metadata store asked for the domain's grants
+            decision = domain_decision(upstream, spec.domain, grants=_domain_grants(upstream, spec.domain))
         if not decision.allowed:
-            reason = f"{upstream_id}: {decision.reason}"
+            reason = f"{upstream_id}: {decision.reason} (no grant for domain {spec.domain!r})"
             raise ContractError(spec.contract_path, "customProperties.inputs", reason)
         upstreams.append(upstream)
     return upstreams
+
+
+def _domain_grants(upstream: ProductSpec, domain: str) -> list:
+    """The domain's approved access requests on `upstream` (none when the store cannot be read)."""
+    from data_mesh.governance.access import Principal, active_grants
+
+    try:
+        return active_grants(upstream, Principal(name=f"domain:{domain}", kind="task", domain=domain))
+    except Exception:  # the store is down: only the contracts' roles count, and the error says so
+        return []
 
 
 def _schedule(spec: ProductSpec) -> Any:
@@ -85,6 +99,7 @@ def build_product_dag(spec: ProductSpec) -> DAG:
         transformed = _transform_task(spec)(fetched)
         validated = _validate_task(spec)(transformed)
         _publish_task(spec, asset)(validated)
+    register_built_dag(dag, spec)
     return dag
 
 

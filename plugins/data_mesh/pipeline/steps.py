@@ -88,12 +88,13 @@ def check_and_stage(
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from data_mesh.governance.vault import at_rest
     from data_mesh.quality.evaluate import evaluate
 
     published_keys = store.published_keys(spec.primary_key, except_partition=window.key)
     suite = conf.expectations_folder() / spec.expectation_suite
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage") as pool:
-        staging = pool.submit(store.stage, table, window.key)
+        staging = pool.submit(lambda: store.stage(at_rest(spec, table), window.key))
         report = evaluate(table, spec, suite, window=window, published_keys=published_keys)
         if report.success:
             return report, staging.result()
@@ -181,10 +182,24 @@ def _summary(report: ValidationReport) -> ValidationSummary:
 def _quarantine(
     spec: ProductSpec, run: RunInfo, partition: str, staged: str, report: ValidationReport
 ) -> Path:
-    """Keep the rejected batch and its report where the domain team can inspect them."""
+    """Keep the rejected batch and its report where the domain team can inspect them.
+
+    The batch is kept as it would be stored: restricted columns hold vault tokens (or nothing, if
+    the vault cannot be reached), never a clear value; the report masks them already.
+    """
+    import pyarrow.parquet as pq
+
+    from data_mesh.governance.vault import VaultNotConfigured, at_rest
+
     folder = Path(conf.quarantine_root()) / spec.id / partition / run.folder_name
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(staged, folder / "batch.parquet")
+    batch = pq.read_table(staged)
+    try:
+        batch = at_rest(spec, batch)
+    except VaultNotConfigured as error:
+        log.warning("%s: %s; restricted columns left out of the quarantined batch", spec.id, error)
+        batch = batch.drop_columns([c for c in spec.restricted_columns if c in batch.column_names])
+    pq.write_table(batch, folder / "batch.parquet")
     (folder / "report.json").write_text(json.dumps(report.to_dict(), indent=1, default=str))
     recorder.validation(spec, run, partition, report, quarantine_path=str(folder))
     log.error("%s: batch rejected, quarantined in %s", spec.id, folder)

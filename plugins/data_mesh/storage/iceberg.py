@@ -306,6 +306,7 @@ class IcebergProduct:
 
         from data_mesh.storage.files import filesystem
 
+        _refuse_clear_values(self.spec, table)
         column = self.spec.partitioning.column
         url = f"{self.uri}/data/{column}={partition}/{uuid.uuid4().hex}.parquet"
         fs, path = filesystem(url)
@@ -391,8 +392,28 @@ class IcebergProduct:
         run_id: str,
         summary: dict[str, Any] | None = None,
     ) -> ProductVersion:
-        """Stage and commit in one call (tests, benchmarks, corrections)."""
-        return self.commit(self.stage(table, partition), schema_hash, run_id, summary)
+        """Stage and commit in one call (tests, benchmarks, corrections); restricted columns arrive in
+        clear and are stored as vault tokens."""
+        from data_mesh.governance.vault import at_rest
+
+        return self.commit(self.stage(at_rest(self.spec, table), partition), schema_hash, run_id, summary)
+
+
+def _refuse_clear_values(spec: ProductSpec, table: pa.Table) -> None:
+    """A restricted column is only ever stored as vault tokens (`governance.vault`): never in clear."""
+    import pyarrow.compute as pc
+
+    from data_mesh.governance.vault import TOKEN_PREFIX
+
+    for name in spec.restricted_columns:
+        if name not in table.column_names:
+            continue
+        values = pc.drop_null(table.column(name))
+        if len(values) and not pc.all(pc.starts_with(values.cast("string"), TOKEN_PREFIX)).as_py():
+            raise ValueError(
+                f"{spec.id}: restricted column {name!r} holds values in clear; publish through the "
+                "pipeline, which stores them as vault tokens"
+            )
 
 
 def _tag(tx: Any, name: str) -> None:

@@ -27,7 +27,7 @@ from data_mesh.contract import registry
 from data_mesh.contract.partition import partition_end
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import AccessDenied, ContractError, UnknownProductError, VersionNotFound
-from data_mesh.governance.access import Principal, may_read_restricted
+from data_mesh.governance.access import Principal, active_grants, readable_columns
 from data_mesh.web import format as fmt
 from data_mesh.web.lineage_svg import lineage_svg
 
@@ -195,9 +195,8 @@ def _sample(spec: ProductSpec, user: Any) -> Sample:
     from data_mesh.storage.products import product_storage
 
     principal = Principal.for_user(user)
-    allowed_pii = may_read_restricted(principal)
-    masked = set() if allowed_pii else set(spec.restricted_columns)
-    columns = [c for c in spec.column_names if c not in masked]
+    columns = readable_columns(spec, principal, active_grants(spec, principal))
+    masked = {c for c in spec.column_names if c not in columns}
     storage = product_storage(spec)
     try:
         latest = storage.version()
@@ -316,7 +315,6 @@ def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLRes
         events=events,
         usage=store.usage_by_consumer(spec.id),
         sample=sample,
-        may_read_restricted=may_read_restricted(Principal.for_user(user)),
         charts_json=fmt.json_script(charts),
         dag_url=f"/dags/{quote(spec.dag_id, safe='')}",
         table_snippets=_table_snippets(spec),

@@ -40,7 +40,7 @@ def test_restricted_columns_need_a_grant(published, monkeypatch):
     from data_mesh.contract.spec import Access
 
     spec = registry.get_product("marketing.ads_performance")
-    guarded = replace(spec, access=Access(readers=("finance",)))
+    guarded = replace(spec, access=Access.of(readers=("finance",)))
     monkeypatch.setattr(registry, "get_product", lambda product_id: guarded)
     outsider = Principal.for_task("hr__headcount", "transform", "hr")
     with pytest.raises(AccessDenied, match="hr.*not among the readers"):

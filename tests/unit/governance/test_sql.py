@@ -185,7 +185,7 @@ def test_a_second_product_the_principal_may_not_read_is_refused(published, monke
     from data_mesh.contract.spec import Access
 
     real = registry.get_product
-    guarded = replace(real(ADS), access=Access(readers=("marketing",)))
+    guarded = replace(real(ADS), access=Access.of(readers=("marketing",), people=("admin",)))
     monkeypatch.setattr(registry, "get_product", lambda pid: guarded if pid == ADS else real(pid))
     finance = Principal.for_task("finance__monthly_revenue", "transform", "finance")
     assert run_sql(f"SELECT count(*) FROM {ORDERS}", finance, path="task").rows == [[60]]

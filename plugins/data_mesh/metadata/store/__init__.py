@@ -10,6 +10,7 @@ Importing this package is cheap: SQLAlchemy only (Alembic is imported when a mig
 from __future__ import annotations
 
 from .engine import dispose_engines, get_engine, migrate
+from .governance import AccessRequest, AuditEvent, ErasureReceipt, GovernanceStore, VaultEntry
 from .records import (
     AccessEvent,
     ConsumerUsage,
@@ -28,6 +29,11 @@ from .repository import MetadataStore
 
 __all__ = [
     "AccessEvent",
+    "AccessRequest",
+    "AuditEvent",
+    "ErasureReceipt",
+    "GovernanceStore",
+    "VaultEntry",
     "ConsumerUsage",
     "LineageEdge",
     "LineageGraph",

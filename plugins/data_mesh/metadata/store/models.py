@@ -180,14 +180,80 @@ access_events = sa.Table(
     sa.Column("path", sa.String(20), nullable=False),  # task | api | ui | cli
     sa.Column("allowed", sa.Boolean, nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("grant_id", sa.Integer, nullable=True),  # the access request whose grant allowed it
 )
 sa.Index("ix_access_events_product_id_at", access_events.c.product_id, access_events.c.at.desc())
 sa.Index("ix_access_events_principal", access_events.c.principal)
+
+# ---- governance: the vault, usage agreements, the audit trail, erasure receipts (migration 0003) ----
+
+vault_entries = sa.Table(
+    "vault_entries",
+    metadata,
+    # HMAC-SHA256 of the value under the vault's secret (hex): the same value always finds its entry
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("token", sa.String(64), nullable=False, unique=True),  # random, what the tables hold
+    sa.Column("ciphertext", sa.Text, nullable=False),  # Fernet token of the value
+    sa.Column("created_at", UtcDateTime, nullable=False, default=utcnow),
+)
+
+access_requests = sa.Table(
+    "access_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("product_id", sa.String(255), nullable=False),
+    sa.Column("requester", sa.String(255), nullable=False),  # a user name, or a domain for its DAGs
+    sa.Column("requester_kind", sa.String(20), nullable=False),  # user | domain
+    sa.Column("requested_by", sa.String(255), nullable=False),  # who asked (the domain's owner)
+    sa.Column("columns", sa.JSON, nullable=False),
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("duration_days", sa.Float, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # pending | approved | denied | revoked
+    sa.Column("created_at", UtcDateTime, nullable=False, default=utcnow),
+    sa.Column("decided_by", sa.String(255), nullable=True),
+    sa.Column("decided_at", UtcDateTime, nullable=True),
+    sa.Column("decision_reason", sa.Text, nullable=True),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.Column("revoked_by", sa.String(255), nullable=True),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+    sa.Index("ix_access_requests_product_id_status", "product_id", "status"),
+    sa.Index("ix_access_requests_requester", "requester_kind", "requester"),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UtcDateTime, nullable=False, default=utcnow),
+    sa.Column("actor", sa.String(500), nullable=False),
+    sa.Column("action", sa.String(50), nullable=False),  # access.request, access.approve, erasure, ...
+    sa.Column("product_id", sa.String(255), nullable=True),
+    sa.Column("detail", sa.JSON, nullable=True),
+    sa.Index("ix_audit_events_product_id_at", "product_id", "at"),
+)
+
+erasure_receipts = sa.Table(
+    "erasure_receipts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UtcDateTime, nullable=False, default=utcnow),
+    sa.Column("requested_by", sa.String(500), nullable=False),
+    sa.Column("subject_column", sa.String(255), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),  # to answer "already erased", never the value
+    sa.Column("token", sa.String(64), nullable=False),
+    sa.Column("holdings", sa.JSON, nullable=False),  # [{product, column, versions}]
+    sa.Column("deleted_rows", sa.JSON, nullable=True),  # [{product, version, rows}] with --delete-rows
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Index("ix_erasure_receipts_digest", "digest"),
+)
 
 __all__ = [
     "ALEMBIC_VERSION_TABLE",
     "UtcDateTime",
     "access_events",
+    "access_requests",
+    "audit_events",
+    "erasure_receipts",
     "lineage_edges",
     "metadata",
     "products",
@@ -196,4 +262,5 @@ __all__ = [
     "task_runs",
     "utcnow",
     "validation_runs",
+    "vault_entries",
 ]

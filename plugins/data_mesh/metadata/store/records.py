@@ -141,6 +141,7 @@ class AccessEvent(_Record):
     rows: int | None = None
     purpose: str | None = None
     reason: str | None = None
+    grant_id: int | None = None  # the access request whose grant allowed the read, if one did
     at: datetime = field(default_factory=utcnow)
     id: int | None = None
 

@@ -67,7 +67,11 @@ def make_spec(
         columns=columns,
         partitioning=Partitioning("order_date", "day"),
         sla=Sla(frequency="@daily", latency_hours=26.0, retention_versions=10),
-        access=Access(readers=("finance", "marketing"), restricted_readers=("finance",)),
+        access=Access.of(
+            readers=("finance", "marketing"),
+            restricted_readers=("finance",),
+            restricted_columns=("customer_email",),
+        ),
         expectation_suite=f"{domain}/{name}.json",
         contract_path=f"domains/{domain}/contracts/{name}.odcs.yaml",
         contract_id=f"urn:{domain}:{name}",
@@ -511,9 +515,9 @@ def test_migrations_applied_once_and_idempotent(db_url: str, monkeypatch):
     try:
         assert current_revision(fresh) is None
         assert migrate(fresh) is True
-        assert current_revision(fresh) == "0002"
+        assert current_revision(fresh) == "0003"
         assert migrate(fresh) is False  # second run: nothing to do
-        assert _version_rows(fresh) == ["0002"]
+        assert _version_rows(fresh) == ["0003"]
         tables = set(sa.inspect(fresh).get_table_names())
         assert {
             "products",
@@ -537,7 +541,7 @@ def test_migrations_applied_once_and_idempotent(db_url: str, monkeypatch):
     monkeypatch.setattr(engine_module, "migrate", forbidden)
     second = MetadataStore(db_url)
     assert second.engine is first.engine is get_engine(db_url)
-    assert _version_rows(second.engine) == ["0002"]
+    assert _version_rows(second.engine) == ["0003"]
 
 
 def test_models_match_migrations(store: MetadataStore):
@@ -659,7 +663,7 @@ def test_concurrent_writers_lose_nothing(db_url: str):
 def test_concurrent_first_start_migration_race(db_url: str):
     _run_workers(start_store, lambda w: (db_url, w))
     store = MetadataStore(db_url)
-    assert _version_rows(store.engine) == ["0002"]
+    assert _version_rows(store.engine) == ["0003"]
     assert store.list_access_events(product_id="p.x").total == WORKERS
 
 

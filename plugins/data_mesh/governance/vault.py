@@ -1,0 +1,203 @@
+"""The PII vault: restricted values are pseudonymized at rest, and only a grant turns them back.
+
+At publish every `restricted` column is replaced by tokens. A token is a random identifier
+(`pii_` + 22 URL-safe characters), assigned the first time a value is seen and the same for the same
+value everywhere, so products still join on it. The vault is a table of the metadata database
+(`vault_entries`) keyed by HMAC-SHA256 of the value under the vault secret, holding the token and the
+value encrypted with Fernet (`cryptography`). Both keys come from one Airflow Connection
+(`DATA_MESH_VAULT_CONN_ID`, default `data_mesh_vault`: the Fernet key as its password, the HMAC
+secret as `hmac_secret` in its extra), so Airflow's secrets backends and log masking apply.
+
+Invariants:
+
+* the table files, quarantine and validation reports only ever hold tokens for restricted columns:
+  any engine reading the files directly (DuckDB's `iceberg_scan`) sees tokens;
+* `reidentify` is called by the governed reader only, for columns the access decision granted;
+* a token whose entry was erased stays a token forever: the random token carries no information
+  about the value, and without the entry nothing maps it back (crypto-shredding);
+* the keys never reach a log, a metadata row, an Asset extra or an OpenLineage event: `VaultKeys`
+  has no readable repr and errors name the Connection, never its fields.
+
+Measured (`make bench`, 1M order rows, 200k distinct e-mail addresses): one HMAC per distinct value
+and one Fernet encryption per new value; Fernet costs about 7 microseconds a value on this machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from data_mesh import conf
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from cryptography.fernet import Fernet
+
+    from data_mesh.contract.spec import ProductSpec
+    from data_mesh.metadata.store import GovernanceStore
+
+log = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "pii_"
+
+
+class VaultNotConfigured(RuntimeError):
+    """The vault Connection is missing or incomplete; the message names it, never its values."""
+
+
+class VaultKeys:
+    """The Fernet key and the HMAC secret; deliberately unprintable."""
+
+    __slots__ = ("_fernet", "_secret")
+
+    def __init__(self, fernet_key: str, hmac_secret: str) -> None:
+        from cryptography.fernet import Fernet
+
+        self._fernet: Fernet = Fernet(fernet_key.encode())
+        self._secret = hmac_secret.encode()
+
+    def __repr__(self) -> str:
+        return "VaultKeys(<hidden>)"
+
+    def digest(self, value: str) -> str:
+        return hmac.new(self._secret, value.encode(), hashlib.sha256).hexdigest()
+
+    def encrypt(self, value: str) -> str:
+        return self._fernet.encrypt(value.encode()).decode()
+
+    def decrypt(self, ciphertext: str) -> str:
+        return self._fernet.decrypt(ciphertext.encode()).decode()
+
+
+def _connection(conn_id: str) -> Any:
+    try:
+        from airflow.sdk import BaseHook
+
+        return BaseHook.get_connection(conn_id)
+    except Exception as error:  # AirflowNotFoundException, or no Airflow configured at all
+        raise VaultNotConfigured(
+            f"the PII vault needs the Airflow Connection {conn_id!r} (password: a Fernet key; "
+            f'extra: {{"hmac_secret": ...}}); it could not be read: {type(error).__name__}'
+        ) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _keys(conn_id: str) -> VaultKeys:
+    connection = _connection(conn_id)
+    extra = connection.extra_dejson or {}
+    secret = extra.get("hmac_secret")
+    if not connection.password or not secret:
+        raise VaultNotConfigured(
+            f"the Airflow Connection {conn_id!r} must hold a Fernet key as its password and "
+            "an `hmac_secret` in its extra"
+        )
+    try:
+        return VaultKeys(connection.password, str(secret))
+    except ValueError:
+        raise VaultNotConfigured(f"the password of Connection {conn_id!r} is not a Fernet key") from None
+
+
+def vault_keys() -> VaultKeys:
+    """The keys of this process's vault (read once per process from the Connection)."""
+    return _keys(conf.vault_conn_id())
+
+
+def new_keys() -> dict[str, str]:
+    """A fresh pair for a new deployment: {"password": Fernet key, "hmac_secret": ...}."""
+    from cryptography.fernet import Fernet
+
+    return {"password": Fernet.generate_key().decode(), "hmac_secret": secrets.token_urlsafe(32)}
+
+
+def at_rest(spec: ProductSpec, table: pa.Table) -> pa.Table:
+    """The table as it may be stored: every restricted column replaced by its vault tokens."""
+    if not any(c in table.column_names for c in spec.restricted_columns):
+        return table
+    return Vault().pseudonymize(table, spec.restricted_columns)
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(16)
+
+
+class Vault:
+    """Tokenize and re-identify values, against the vault table of the metadata store."""
+
+    def __init__(self, keys: VaultKeys | None = None, store: GovernanceStore | None = None) -> None:
+        from data_mesh.metadata.store import GovernanceStore
+
+        self.keys = keys or vault_keys()
+        self.store = store or GovernanceStore()
+
+    def tokens(self, values: Sequence[str]) -> list[str]:
+        """The token of each distinct value, creating the entries of values seen for the first time."""
+        from data_mesh.metadata.store import VaultEntry
+
+        digests = [self.keys.digest(v) for v in values]
+        known = self.store.tokens_for(digests)
+        fresh = {d: v for d, v in zip(digests, values, strict=True) if d not in known}
+        if fresh:
+            entries = [VaultEntry(d, new_token(), self.keys.encrypt(v)) for d, v in fresh.items()]
+            known.update(self.store.add_entries(entries))
+            log.info(
+                "vault: %d new values tokenized (%d already known)", len(fresh), len(values) - len(fresh)
+            )
+        return [known[d] for d in digests]
+
+    def token_of(self, value: str) -> str | None:
+        """The token of a value if the vault holds it (no entry is created)."""
+        entry = self.store.entry(self.keys.digest(value))
+        return entry.token if entry else None
+
+    def values(self, tokens: Sequence[str]) -> dict[str, str]:
+        """token -> clear value for the tokens the vault still holds (erased tokens are absent)."""
+        from cryptography.fernet import InvalidToken
+
+        found = self.store.ciphertexts(list(tokens))
+        clear = {}
+        for token, ciphertext in found.items():
+            try:
+                clear[token] = self.keys.decrypt(ciphertext)
+            except InvalidToken:  # written under another key (the Connection was replaced): unreadable
+                log.warning("vault: the entry of a token cannot be decrypted with the current key")
+        return clear
+
+    def pseudonymize(self, table: pa.Table, columns: Iterable[str]) -> pa.Table:
+        """`table` with each of `columns` (that it has) replaced by tokens; nulls stay null."""
+        return self._map(table, columns, self._tokenize_distinct)
+
+    def reidentify(self, table: pa.Table, columns: Iterable[str]) -> pa.Table:
+        """`table` with the tokens of `columns` turned back into values; erased tokens stay tokens."""
+        return self._map(table, columns, self._reidentify_distinct)
+
+    def _tokenize_distinct(self, distinct: list[str]) -> list[str]:
+        return self.tokens(distinct)
+
+    def _reidentify_distinct(self, distinct: list[str]) -> list[str]:
+        clear = self.values(distinct)
+        return [clear.get(token, token) for token in distinct]
+
+    @staticmethod
+    def _map(table: pa.Table, columns: Iterable[str], mapping: Any) -> pa.Table:
+        """Apply `mapping` (distinct values -> replacements, same order) to each column, once per value."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        for name in columns:
+            if name not in table.column_names:
+                continue
+            index = table.column_names.index(name)
+            column = table.column(index)
+            if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+                column = column.cast(pa.string())
+            distinct = pc.drop_null(pc.unique(column))
+            replacements = pa.array(mapping(distinct.to_pylist()) if len(distinct) else [], pa.string())
+            positions = pc.index_in(column, value_set=distinct)
+            replaced = pc.take(replacements, positions)
+            table = table.set_column(index, table.schema.field(index).with_type(pa.string()), replaced)
+        return table

@@ -1,0 +1,143 @@
+"""PII pseudonymized at rest: tokens in every file, values only in the vault, back only with a grant."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+
+from data_mesh.exceptions import AccessDenied
+from data_mesh.governance.access import Principal
+from data_mesh.governance.reader import read_batches, read_table
+from data_mesh.governance.vault import TOKEN_PREFIX, Vault, VaultKeys, VaultNotConfigured, vault_keys
+from data_mesh.metadata.store import GovernanceStore
+from tests.conftest import VAULT_KEYS
+from tests.unit.governance.test_sql import ADMIN, ORDERS, VIEWER, orders, publish
+
+
+@pytest.fixture
+def stores(tmp_path, monkeypatch):
+    from data_mesh.metadata.store import dispose_engines
+
+    monkeypatch.setenv("DATA_MESH_STORAGE_ROOT", str(tmp_path / "products"))
+    monkeypatch.setenv("DATA_MESH_METADATA_URL", f"sqlite:///{tmp_path / 'meta.db'}")
+    monkeypatch.setenv("DATA_MESH_OPENLINEAGE_TRANSPORT", "none")
+    yield GovernanceStore()
+    dispose_engines()
+
+
+def test_the_same_value_gets_the_same_random_token_and_nulls_stay_null(stores):
+    vault = Vault()
+    table = pa.table({"email": ["a@x.io", None, "b@x.io", "a@x.io"], "n": [1, 2, 3, 4]})
+    first = vault.pseudonymize(table, ["email"]).column("email").to_pylist()
+    again = (
+        vault.pseudonymize(pa.table({"email": ["b@x.io", "a@x.io"]}), ["email"]).column("email").to_pylist()
+    )
+    assert first[0] == first[3] == again[1] and first[2] == again[0] and first[1] is None
+    assert first[0] != first[2] and all(t.startswith(TOKEN_PREFIX) for t in (first[0], first[2]))
+    assert "a@x.io" not in first[0] and stores.vault_size() == 2
+
+
+def test_the_vault_table_holds_no_clear_value(stores):
+    Vault().pseudonymize(pa.table({"email": ["secret.person@example.com"]}), ["email"])
+    with stores.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT * FROM vault_entries")).all()
+    assert len(rows) == 1 and "secret.person" not in json.dumps([list(map(str, r)) for r in rows])
+
+
+def test_two_publishers_tokenizing_the_same_new_values_agree(stores):
+    values = [f"p{i}@example.com" for i in range(300)]
+    results: list[list[str]] = []
+
+    def work() -> None:
+        results.append(Vault().tokens(values))
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 3 and results[0] == results[1] == results[2]
+    assert stores.vault_size() == 300
+
+
+def test_reidentify_returns_the_values_and_an_erased_token_stays_a_token(stores):
+    vault = Vault()
+    tokens = vault.tokens(["keep@x.io", "gone@x.io"])
+    stores.erase(
+        vault.keys.digest("gone@x.io"),
+        requested_by="t",
+        subject_column="email",
+        holdings=[],
+        deleted_rows=None,
+        reason=None,
+    )
+    back = vault.reidentify(pa.table({"email": tokens}), ["email"]).column("email").to_pylist()
+    assert back == ["keep@x.io", tokens[1]]
+
+
+def test_the_keys_never_show_and_a_missing_connection_is_named(monkeypatch):
+    keys = vault_keys()
+    assert VAULT_KEYS["password"] not in repr(keys) and VAULT_KEYS["hmac_secret"] not in repr(keys)
+    from data_mesh.governance import vault as module
+
+    module._keys.cache_clear()
+    monkeypatch.setenv("DATA_MESH_VAULT_CONN_ID", "no_such_vault")
+    with pytest.raises(VaultNotConfigured, match="'no_such_vault'") as error:
+        vault_keys()
+    assert VAULT_KEYS["password"] not in str(error.value)
+    monkeypatch.setenv("AIRFLOW_CONN_NO_SUCH_VAULT", json.dumps({"conn_type": "generic", "password": "x"}))
+    module._keys.cache_clear()
+    with pytest.raises(VaultNotConfigured, match="hmac_secret"):
+        vault_keys()
+    module._keys.cache_clear()
+    assert isinstance(VaultKeys("A" * 43 + "=", "s"), VaultKeys)
+
+
+def _data_files(product_id: str) -> list[str]:
+    from data_mesh.contract.registry import get_product
+    from data_mesh.storage.products import product_storage
+
+    storage = product_storage(get_product(product_id))
+    return storage.data_files(storage.version())
+
+
+def test_published_files_hold_tokens_and_only_a_granted_read_sees_the_values(stores):
+    publish(ORDERS, orders(6), "2026-11-20", "r1")
+    files = _data_files(ORDERS)
+    on_disk = pa.concat_tables([pq.read_table(f) for f in files]).column("customer_email").to_pylist()
+    assert all(v.startswith(TOKEN_PREFIX) for v in on_disk) and len(set(on_disk)) == 6
+    with duckdb.connect() as con:  # another engine reading the files directly
+        emails = [
+            r[0] for r in con.execute("SELECT customer_email FROM read_parquet($1)", [files]).fetchall()
+        ]
+    assert not any("@" in e for e in emails)
+
+    granted = read_table(ORDERS, ADMIN, purpose="support", path="api", columns=["order_id", "customer_email"])
+    assert sorted(granted.table.column("customer_email").to_pylist()) == sorted(
+        f"buyer{i}@example.com" for i in range(6)
+    )
+    _, _, batches = read_batches(ORDERS, ADMIN, purpose="export", path="api", columns=["customer_email"])
+    assert all("@" in v for b in batches for v in b.column(0).to_pylist())
+    with pytest.raises(AccessDenied, match="customer_email"):
+        read_table(ORDERS, VIEWER, purpose="look", path="api", columns=["customer_email"])
+
+
+def test_storage_refuses_a_restricted_column_in_clear(stores):
+    from data_mesh.contract.registry import get_product
+    from data_mesh.storage.products import product_storage
+
+    with pytest.raises(ValueError, match="customer_email.*in clear"):
+        product_storage(get_product(ORDERS)).stage(orders(2), "2026-11-20")
+
+
+def test_a_task_with_no_domain_is_refused_and_recorded(stores):
+    stranger = Principal.for_task("sales__evil", "t", None)
+    publish(ORDERS, orders(2), "2026-11-20", "r1")
+    with pytest.raises(AccessDenied, match="did not build"):
+        read_table(ORDERS, stranger, purpose="steal", columns=["order_id"])
