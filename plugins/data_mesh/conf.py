@@ -35,12 +35,30 @@ def storage_root() -> str:
 
 
 def staging_root() -> str:
-    """Work area shared by the tasks of one run (fetched batches, validated tables, quarantine)."""
+    """Work area shared by the tasks of one run (fetched batches, the transform's output).
+
+    A run's folder (`<root>/<product>/<run>/`) is removed when the run ends, whatever its outcome
+    (the product DAG's `cleanup` teardown task).
+    """
     return _env("DATA_MESH_STAGING_ROOT", str(home() / "data" / "staging"))
 
 
 def quarantine_root() -> str:
+    """Where rejected batches are kept with their report: `<root>/<product>/<partition>/<run>/`."""
     return _env("DATA_MESH_QUARANTINE_ROOT", str(home() / "data" / "quarantine"))
+
+
+def quarantine_retention_days() -> float:
+    """Days a quarantined batch (raw rows, PII included) is kept before it is deleted (default 14).
+
+    Every product run's cleanup prunes the quarantine folders older than this (by the run folder's
+    newest modification time); with 0 a batch is deleted by the cleanup of the run that
+    quarantined it. A negative value is an error.
+    """
+    days = float(_env("DATA_MESH_QUARANTINE_RETENTION_DAYS", "14"))
+    if days < 0 or days != days:  # NaN
+        raise ValueError(f"DATA_MESH_QUARANTINE_RETENTION_DAYS must be a number of days >= 0, not {days}")
+    return days
 
 
 def retention_versions() -> int:

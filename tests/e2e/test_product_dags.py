@@ -39,7 +39,10 @@ def test_dagbag_has_one_dag_per_product(dagbag):
     assert orders.default_args["owner"] == "alice.sales"
     assert "customer_email" in orders.doc_md and "restricted" in orders.doc_md
     assert "partition" in orders.params
-    assert [t.task_id for t in orders.tasks] == ["fetch", "transform", "validate", "publish"]
+    assert [t.task_id for t in orders.tasks] == ["fetch", "transform", "validate", "publish", "cleanup"]
+    cleanup = orders.get_task("cleanup")  # a teardown after every work task: it never decides the run's state
+    assert cleanup.is_teardown and not cleanup.on_failure_fail_dagrun
+    assert cleanup.upstream_task_ids == {"fetch", "transform", "validate", "publish"}
     finance = dagbag.dags.get("finance__monthly_revenue")
     condition = finance.timetable.asset_condition
     assert {asset.name for asset in condition.objects} == {

@@ -1,4 +1,5 @@
-"""Turn product specs into Airflow DAGs: one DAG per product, fetch -> transform -> validate -> publish.
+"""Turn product specs into Airflow DAGs: one DAG per product, fetch -> transform -> validate -> publish,
+then the `cleanup` teardown (the run's staging and uncommitted staged file removed, whatever the outcome).
 
 Imported at DAG parse time: only Airflow and the light spec/contract modules here; the pipeline's
 heavy work (pandas, pyarrow, GX) is imported inside the tasks.
@@ -98,7 +99,10 @@ def build_product_dag(spec: ProductSpec) -> DAG:
         fetched = _fetch_task(spec)()
         transformed = _transform_task(spec)(fetched)
         validated = _validate_task(spec)(transformed)
-        _publish_task(spec, asset)(validated)
+        published = _publish_task(spec, asset)(validated)
+        # a teardown: runs once the work tasks are done, whatever their outcome, and never decides
+        # the run's state (a failed run stays failed; a cleanup error fails only this task)
+        [fetched, transformed, validated, published] >> _cleanup_task(spec)().as_teardown()
     register_built_dag(dag, spec)
     return dag
 
@@ -165,6 +169,17 @@ def _publish_task(spec: ProductSpec, asset: Asset):
         return extra
 
     return publish
+
+
+def _cleanup_task(spec: ProductSpec):
+    @task(task_id="cleanup", retries=0)
+    def cleanup(**context: Any) -> dict:
+        """Remove the run's staging folder and an uncommitted staged file; prune old quarantine."""
+        from data_mesh.pipeline.cleanup import teardown
+
+        return teardown(spec, _run(context), lambda: context["ti"].xcom_pull(task_ids="validate"))
+
+    return cleanup
 
 
 def build_domain_dags(domain: str) -> dict[str, DAG]:

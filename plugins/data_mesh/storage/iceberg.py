@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VERSION_KEY = "data-mesh.version"
+STAGED_FILE_KEY = "data-mesh.staged-file"  # the file a version's commit added (see `commit`)
 COMMIT_ATTEMPTS = 20  # with jittered backoff up to 4 s: about a minute of contention at most
 TABLE_PROPERTIES = {
     "format-version": "2",
@@ -321,6 +322,11 @@ class IcebergProduct:
         fs, path = filesystem(staged.file)
         fs.delete_file(path)
 
+    def references(self, file: str) -> bool:
+        from data_mesh.storage.retention import references
+
+        return references(self, file)
+
     def commit(
         self, staged: StagedPartition, schema_hash: str, run_id: str, summary: dict[str, Any] | None = None
     ) -> ProductVersion:
@@ -348,7 +354,7 @@ class IcebergProduct:
                 "data-mesh.run-id": run_id,
                 "data-mesh.partition": staged.partition,
                 "data-mesh.schema-hash": schema_hash,
-                "data-mesh.staged-file": staged.file,
+                STAGED_FILE_KEY: staged.file,
                 **{f"data-mesh.validation.{k}": str(v) for k, v in (summary or {}).items()},
             }
             try:
@@ -380,7 +386,7 @@ class IcebergProduct:
         """The version a previous try of this run already committed from this staged file, if any."""
         for number, snapshot in reversed(snapshots.items()):
             props = snapshot.summary.additional_properties if snapshot.summary else {}
-            if props.get("data-mesh.run-id") == run_id and props.get("data-mesh.staged-file") == staged.file:
+            if props.get("data-mesh.run-id") == run_id and props.get(STAGED_FILE_KEY) == staged.file:
                 return self._describe(table, number, snapshot)
         return None
 

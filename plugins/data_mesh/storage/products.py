@@ -93,6 +93,10 @@ class ProductStorage(Protocol):
 
     def discard(self, staged: StagedPartition) -> None: ...
 
+    def references(self, file: str) -> bool:
+        """Whether `file` is part of the table: committed by a version or read by a kept snapshot."""
+        ...
+
     def commit(
         self, staged: StagedPartition, schema_hash: str, run_id: str, summary: dict[str, Any] | None = None
     ) -> ProductVersion: ...

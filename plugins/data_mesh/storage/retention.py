@@ -79,6 +79,26 @@ def _referenced(table: Table) -> set[str]:
     return files
 
 
+def references(product: IcebergProduct, file: str) -> bool:
+    """Whether the table holds `file`: a snapshot committed it, or a kept snapshot's manifests list it.
+
+    The snapshot summaries (`data-mesh.staged-file`) answer a file published by the platform in one
+    catalog read; only a file they do not name costs a read of every manifest. No table yet: False.
+    """
+    from data_mesh.exceptions import VersionNotFound
+    from data_mesh.storage.iceberg import STAGED_FILE_KEY
+
+    try:
+        table = product._table()
+    except VersionNotFound:
+        return False
+    for snapshot in table.metadata.snapshots:
+        props = snapshot.summary.additional_properties if snapshot.summary else {}
+        if props.get(STAGED_FILE_KEY) == file:
+            return True
+    return _normal(file) in {_normal(p) for p in _referenced(table)}
+
+
 def remove_unreferenced_files(table: Table) -> int:
     """Delete data and manifest files no snapshot references, once older than the grace period."""
     import pyarrow.fs as pafs
