@@ -86,6 +86,19 @@ def owns(spec: ProductSpec, principal: Principal) -> bool:
     return principal.name in {user for user, _ in spec.team} or principal.name == spec.owner
 
 
+ADMIN_ROLE = "admin"
+
+
+def is_admin(principal: Principal) -> bool:
+    """A person with Airflow's admin role (erasure, and every product's stewardship)."""
+    return principal.kind == "user" and ADMIN_ROLE in principal.roles
+
+
+def may_steward(spec: ProductSpec, principal: Principal) -> bool:
+    """Who decides about a product (access requests, corrections): its owning team, or an admin."""
+    return is_admin(principal) or (principal.kind == "user" and owns(spec, principal))
+
+
 def _matches(role: RoleGrant, principal: Principal) -> bool:
     if principal.kind == "task":
         return principal.domain is not None and ("*" in role.domains or principal.domain in role.domains)
