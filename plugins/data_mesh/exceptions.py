@@ -32,6 +32,14 @@ class AccessDenied(DataMeshError, PermissionError):
         super().__init__(f"{principal} may not read {product_id}: {reason}")
 
 
+class NotAllowed(DataMeshError, PermissionError):
+    """A governance action (approve, revoke, erase, correct) the principal may not take (HTTP 403)."""
+
+
+class RequestNotFound(DataMeshError, LookupError):
+    """No access request with that id (HTTP 404)."""
+
+
 class VersionNotFound(DataMeshError, LookupError):
     def __init__(self, product_id: str, detail: str) -> None:
         self.product_id, self.detail = product_id, detail

@@ -65,14 +65,18 @@ def test_a_direct_engine_read_sees_tokens_and_a_granted_read_sees_the_addresses(
     con = duckdb_with_iceberg()
     try:
         location = product_storage(spec).metadata_location()
-        direct = dict(con.execute(f"SELECT order_id, customer_email FROM iceberg_scan('{location}')").fetchall())
+        direct = dict(
+            con.execute(f"SELECT order_id, customer_email FROM iceberg_scan('{location}')").fetchall()
+        )
     finally:
         con.close()
     assert direct and all(v is None or v.startswith(TOKEN_PREFIX) for v in direct.values())
     assert not any("@" in (v or "") for v in direct.values())
     admin = Principal(name="admin", kind="user", roles=frozenset({"admin"}))
     granted = read_table(spec.id, admin, purpose="test", path="api", columns=["order_id", "customer_email"])
-    clear = dict(zip(*(granted.table.column(c).to_pylist() for c in ("order_id", "customer_email")), strict=True))
+    clear = dict(
+        zip(*(granted.table.column(c).to_pylist() for c in ("order_id", "customer_email")), strict=True)
+    )
     assert clear.keys() == direct.keys() and all("@" in v for v in clear.values() if v)
     pairs = {(direct[k], clear[k]) for k in direct if direct[k]}
     assert len({t for t, _ in pairs}) == len({e for _, e in pairs}) == len(pairs)  # one token per address

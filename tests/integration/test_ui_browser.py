@@ -227,3 +227,54 @@ def test_query_panel_runs_sql_with_the_page_session(mesh, browser):
         assert "HTTP 403" in error.inner_text() and "customer_email" in error.inner_text()
     finally:
         context.close()
+
+
+def test_request_access_on_the_product_page(mesh, browser):
+    """A viewer asks for customer_email on the product page, its owner approves it on the same page,
+    and the viewer's sample then shows the addresses; revoked at the end, they are masked again.
+    Screenshots: test-artifacts/ui-access-before.png, ui-access-pending.png, ui-access-after.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page_url = f"{mesh.url}/data-mesh/ui/products/{PRODUCT}"
+    viewer = browser.new_context(viewport={"width": 1280, "height": 1600})
+    owner = browser.new_context(viewport={"width": 1280, "height": 1600})
+    try:
+        page = viewer.new_page()
+        log_in(page, mesh.url, "viewer", "viewer")
+        page.goto(f"{page_url}#access")
+        page.locator("#request-access-open").click()
+        page.locator("#access").screenshot(path=str(ARTIFACTS / "ui-access-before.png"))
+        form = page.locator("#request-access-form")
+        form.locator("input[name=purpose]").fill("Reconcile disputed payments with the support team")
+        form.locator("input[name=days]").fill("7")
+        form.locator("button[type=submit]").click()
+        page.locator("#pending-table tbody tr").first.wait_for(timeout=30_000)
+        assert "viewer" in page.locator("#pending-table").inner_text()
+        assert page.locator("#pending-table .access-action").count() == 0  # nobody approves their own
+
+        alice = owner.new_page()
+        log_in(alice, mesh.url, "alice.sales", "alice")
+        alice.goto(f"{page_url}#access")
+        row = alice.locator("#pending-table tbody tr", has_text="viewer").first
+        row.locator("button[data-action=approve]").click()
+        alice.locator("#grants-table tbody tr", has_text="viewer").first.wait_for(timeout=30_000)
+        alice.locator("#access").screenshot(path=str(ARTIFACTS / "ui-access-pending.png"))
+
+        page.goto(f"{page_url}#access")
+        cells = page.locator("#sample-table tbody tr td:nth-child(5)")
+        cells.first.wait_for(timeout=30_000)
+        assert all("@" in cells.nth(i).inner_text() for i in range(cells.count()))
+        assert "customer_email" not in page.locator("#my-access").inner_text().split("Not granted")[-1]
+        page.locator("#access").screenshot(path=str(ARTIFACTS / "ui-access-after.png"))
+
+        alice.goto(f"{page_url}#access")
+        alice.locator("#grants-table tbody tr", has_text="viewer").first.locator(
+            "button[data-action=revoke]"
+        ).click()
+        alice.wait_for_load_state("load")
+        page.goto(page_url)
+        cells = page.locator("#sample-table tbody tr td:nth-child(5)")
+        cells.first.wait_for(timeout=30_000)
+        assert {cells.nth(i).inner_text() for i in range(cells.count())} == {"***"}
+    finally:
+        viewer.close()
+        owner.close()

@@ -18,7 +18,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from data_mesh.exceptions import AccessDenied, ContractError, UnknownProductError, VersionNotFound
+from data_mesh.exceptions import (
+    AccessDenied,
+    ContractError,
+    NotAllowed,
+    RequestNotFound,
+    UnknownProductError,
+    VersionNotFound,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UnknownProductError, unknown_product)
     app.add_exception_handler(VersionNotFound, version_not_found)
     app.add_exception_handler(AccessDenied, access_denied)
+    app.add_exception_handler(NotAllowed, access_denied)
+    app.add_exception_handler(RequestNotFound, unknown_product)
     app.add_exception_handler(ContractError, bad_contract)
     app.add_exception_handler(ValueError, bad_value)
     app.add_exception_handler(RequestValidationError, invalid_request)
@@ -142,6 +151,7 @@ def _ui_placeholder(app: FastAPI) -> APIRouter:
 
 def create_app() -> FastAPI:
     """The plugin's FastAPI app: /api (JSON), /ui (pages), /docs and /openapi.json."""
+    from data_mesh.web.access_api import router as access_router
     from data_mesh.web.api import router as api_router
 
     app = FastAPI(
@@ -156,6 +166,7 @@ def create_app() -> FastAPI:
     )
     _install_error_handlers(app)
     app.include_router(api_router, prefix="/api")
+    app.include_router(access_router, prefix="/api")
     app.include_router(_docs_router(app))
     if not _include_ui(app):
         app.include_router(_ui_placeholder(app))

@@ -29,6 +29,7 @@ from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import AccessDenied, ContractError, UnknownProductError, VersionNotFound
 from data_mesh.governance.access import Principal, active_grants, readable_columns
 from data_mesh.web import format as fmt
+from data_mesh.web.access_api import access_overview
 from data_mesh.web.lineage_svg import lineage_svg
 
 log = logging.getLogger(__name__)
@@ -314,6 +315,7 @@ def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLRes
         lineage=lineage_svg(spec.id, graph.edges, _base(request)),
         events=events,
         usage=store.usage_by_consumer(spec.id),
+        access=access_overview(spec.id, user),
         sample=sample,
         charts_json=fmt.json_script(charts),
         dag_url=f"/dags/{quote(spec.dag_id, safe='')}",

@@ -65,3 +65,43 @@ def usage_by_consumer(conn: Connection, product_id: str) -> list[ConsumerUsage]:
         ConsumerUsage(principal, int(n), int(total_rows), as_utc(last_at))
         for principal, n, total_rows, last_at in rows
     ]
+
+
+def usage_detail(conn: Connection, product_id: str, recent: int = 5_000) -> list[dict]:
+    """Per consumer: reads, rows served, last read (all allowed reads), and the columns read and the
+    purposes given (from the `recent` newest reads: the usage report, not the audit trail)."""
+    ae = m.access_events
+    details: dict[str, dict] = {
+        u.principal: {
+            "principal": u.principal,
+            "reads": u.reads,
+            "rows": u.rows,
+            "last_at": u.last_at,
+            "columns": {},
+            "purposes": {},
+            "paths": {},
+        }
+        for u in usage_by_consumer(conn, product_id)
+    }
+    query = (
+        sa.select(ae.c.principal, ae.c.columns, ae.c.purpose, ae.c.path)
+        .where(ae.c.product_id == product_id, ae.c.allowed.is_(sa.true()))
+        .order_by(ae.c.at.desc(), ae.c.id.desc())
+        .limit(recent)
+    )
+    for principal, columns, purpose, path in conn.execute(query).all():
+        entry = details.get(principal)
+        if entry is None:
+            continue
+        for column in columns or ():
+            entry["columns"][column] = entry["columns"].get(column, 0) + 1
+        if purpose:
+            entry["purposes"][purpose] = entry["purposes"].get(purpose, 0) + 1
+        entry["paths"][path] = entry["paths"].get(path, 0) + 1
+    out = []
+    for entry in details.values():
+        entry["columns"] = sorted(entry["columns"], key=lambda c: -entry["columns"][c])
+        entry["purposes"] = sorted(entry["purposes"], key=lambda p: -entry["purposes"][p])[:10]
+        entry["paths"] = sorted(entry["paths"])
+        out.append(entry)
+    return out

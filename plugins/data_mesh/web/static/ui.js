@@ -163,6 +163,48 @@
 
   // ---- "Use this product": a Copy button on every snippet, the server's own origin in URLs ----
 
+  // ---- Access panel: request access; approve, deny or revoke (the API decides who may) ----
+
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify(body || {})
+    }).then(function (answer) {
+      return answer.json().catch(function () { return { detail: answer.statusText }; }).then(function (b) {
+        if (!answer.ok) throw new Error("HTTP " + answer.status + ": " + (b.detail || answer.status));
+        return b;
+      });
+    });
+  }
+
+  function accessPanel() {
+    var panel = document.getElementById("access");
+    if (!panel || !panel.dataset.api) return;
+    var api = panel.dataset.api, status = document.getElementById("access-status");
+    var form = document.getElementById("request-access-form"), open = document.getElementById("request-access-open");
+    var fail = function (err) { status.textContent = err.message; status.className = "error small"; };
+    if (open && form) open.addEventListener("click", function () { form.hidden = false; open.hidden = true; });
+    if (form) form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var columns = Array.prototype.map.call(form.querySelectorAll("input[name=columns]:checked"), function (i) { return i.value; });
+      post(api + "/products/" + encodeURIComponent(panel.dataset.product) + "/access-requests", {
+        columns: columns, purpose: form.elements.purpose.value, duration_days: Number(form.elements.days.value)
+      }).then(function (r) { status.textContent = "Request #" + r.id + " sent to the owning team."; window.location.reload(); }, fail);
+    });
+    panel.querySelectorAll(".access-action").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var id = button.closest("tr").dataset.request, action = button.dataset.action, body = {};
+        if (action === "deny") {
+          var reason = window.prompt("Why is request #" + id + " denied?");
+          if (!reason) return;
+          body.reason = reason;
+        }
+        post(api + "/access-requests/" + id + "/" + action, body).then(function () { window.location.reload(); }, fail);
+      });
+    });
+  }
+
   function snippets() {
     document.querySelectorAll(".snippet .origin").forEach(function (span) { span.textContent = window.location.origin; });
     document.querySelectorAll(".snippet pre").forEach(function (pre) {
@@ -184,6 +226,6 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    filterCatalog(); drawCharts(); queryPanel(); snippets();
+    filterCatalog(); drawCharts(); queryPanel(); accessPanel(); snippets();
   });
 })();
