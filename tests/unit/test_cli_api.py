@@ -145,7 +145,8 @@ def test_login_stores_the_token_privately_and_never_prints_it(api, env):
 
 def test_a_wrong_password_stores_nothing(api, env):
     out = cli(env, "--url", api["url"], "login", "--username", "viewer", "--password-stdin", stdin="nope\n")
-    assert out.returncode == 5 and "Invalid credentials" in out.stderr, out.stderr
+    assert out.returncode == 5, out.stderr
+    assert f"data-mesh: login to {api['url']} failed: Invalid credentials" in out.stderr
     assert not Path(env["DATA_MESH_CREDENTIALS_FILE"]).exists()
 
 
@@ -173,6 +174,7 @@ def test_catalog_commands_through_the_api(api, env):
     (["show", "nope.nothing"], 2, "unknown data product 'nope.nothing'"),
     (["lineage", "../etc"], 2, "unknown data product '../etc'"),
     (["access", "--product", "sales/../../x"], 2, "unknown data product"),
+    (["access", "--limit", "501"], 2, "--limit must be between 1 and 500"),
     (["download", ORDERS, "--version", "9", "--columns", "order_id"], 4, "no version 9"),
     (["download", ORDERS, "--as-of", "yesterday"], 2, "is not an ISO date or time"),
     (["download", "marketing.ads_performance"], 4, "nothing has been published yet"),

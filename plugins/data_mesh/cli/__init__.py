@@ -36,7 +36,15 @@ from typing import TYPE_CHECKING
 from data_mesh.cli import commands
 from data_mesh.cli.auth import add_parsers
 from data_mesh.exceptions import AccessDenied, ContractError, UnknownProductError, VersionNotFound
-from data_mesh.web.client import DEFAULT_URL, TOKEN_ENV, URL_ENV, ApiError, NotLoggedIn, Unreachable
+from data_mesh.web.client import (
+    DEFAULT_URL,
+    TOKEN_ENV,
+    URL_ENV,
+    ApiError,
+    LoginFailed,
+    NotLoggedIn,
+    Unreachable,
+)
 
 if TYPE_CHECKING:
     from data_mesh.cli.backends import Backend
@@ -152,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         message, code = str(error), 4
     except (ValueError, ContractError) as error:
         message, code = str(error), 2
+    except LoginFailed as error:
+        message, code = f"login to {error.url} failed: {error.detail}", 5
     except NotLoggedIn as error:
         message, code = f"{error.detail}: {_login_hint(error)}", 5
     except Unreachable as error:

@@ -17,6 +17,7 @@ from typing import IO, Any, Protocol
 from data_mesh.web.client import ApiClient, product_path
 
 OpenSink = Callable[[], AbstractContextManager[IO[bytes]]]
+MAX_PAGE = 500  # the API's largest page of access events
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class ApiBackend:
         return self.client.get(f"/products/{product_path(product_id)}/lineage", product_id, depth=depth)
 
     def access_events(self, product_id: str | None, principal: str | None, limit: int) -> dict[str, Any]:
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"--limit must be between 1 and {MAX_PAGE} through the API, not {limit}")
         if product_id:
             self.product(product_id)  # an unknown product is an error, not an empty log
         return self.client.get("/access-events", product_id=product_id, principal=principal, page_size=limit)

@@ -56,6 +56,10 @@ class NotLoggedIn(Exception):
         super().__init__(detail)
 
 
+class LoginFailed(NotLoggedIn):
+    """`POST /auth/token` refused the user name and password."""
+
+
 class Unreachable(Exception):
     """The api-server did not answer (refused connection, unknown host, timeout)."""
 
@@ -197,7 +201,7 @@ def request_token(url: str, username: str, password: str) -> str:
     except requests.RequestException as error:
         raise Unreachable(url, _reason(error)) from None
     if answer.status_code in (400, 401, 403):
-        raise NotLoggedIn(url, _detail(answer)[0], None)
+        raise LoginFailed(url, _detail(answer)[0], None)
     if not answer.ok:
         raise ApiError(answer.status_code, f"POST /auth/token: {_detail(answer)[0]}")
     token = answer.json().get("access_token") if "json" in answer.headers.get("content-type", "") else None
