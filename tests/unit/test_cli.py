@@ -1,7 +1,11 @@
-"""The `data-mesh` command, run as a subprocess against a metadata store filled here."""
+"""`data-mesh --local-admin`: the CLI on the stores directly, run as a subprocess against stores filled here.
+
+The API mode (the default) is tested in test_cli_api.py against the real plugin app.
+"""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
@@ -64,9 +68,26 @@ def env(tmp_path_factory):
     return {**os.environ, "DATA_MESH_METADATA_URL": url, "DATA_MESH_STORAGE_ROOT": str(folder / "products")}
 
 
-def cli(env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "data_mesh.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=120)
+LOCAL_ADMIN = f"local-admin:{getpass.getuser()}"
+
+
+def cli(env, *args: str, local: bool = True) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "data_mesh.cli", *(["--local-admin"] if local else []), *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_local_admin_says_it_bypasses_the_api(env):
+    out = cli(env, "products")
+    assert out.returncode == 0, out.stderr
+    [warning] = out.stderr.splitlines()
+    assert "--local-admin bypasses the API" in warning and LOCAL_ADMIN in warning and "admin role" in warning
+
+
+@pytest.mark.parametrize("args", [["login", "--username", "x"], ["logout"], ["whoami"],
+                                  ["--url", "http://h:1", "products"]])
+def test_local_admin_takes_no_api_options(env, args):
+    out = cli(env, *args)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
 
 
 def test_products_lists_health(env):
@@ -163,16 +184,14 @@ def cli_events(env) -> list[AccessEvent]:
         dispose_engines()
 
 
-def test_download_of_restricted_columns_is_denied(download_env, tmp_path):
+def test_local_admin_reads_restricted_columns_audited_as_local_admin(download_env, tmp_path):
     target = tmp_path / "out.csv"
     out = cli(download_env, "download", "sales.customer_orders", "-o", str(target))
-    assert out.returncode == 3, out.stderr  # 3 = access denied
-    assert "access denied" in out.stderr and "customer_email" in out.stderr
-    assert "Traceback" not in out.stderr
-    assert not target.exists()  # refused before anything is read or written
+    assert out.returncode == 0, out.stderr  # the admin role reads PII; the OS user is only a label
+    assert pacsv.read_csv(target).column("customer_email").to_pylist()[0] == "buyer0@example.com"
     [event] = cli_events(download_env)
-    assert not event.allowed and event.path == "cli" and event.rows == 0
-    assert "customer_email" in event.columns
+    assert event.allowed and event.path == "cli" and event.rows == 4 and "customer_email" in event.columns
+    assert event.principal == LOCAL_ADMIN and event.principal_kind == "user"
 
 
 COLUMNS = ["order_id", "region", "amount"]
@@ -218,6 +237,7 @@ def test_sql_answers_a_group_by_as_a_table(download_env):
     assert "from sales.customer_orders v2" in out.stderr
     [event] = cli_events(download_env)
     assert event.allowed and event.path == "cli" and list(event.columns) == ["region", "amount"]
+    assert event.principal == LOCAL_ADMIN
 
 
 def test_sql_time_travel_as_json_and_csv_file(download_env, tmp_path):
@@ -234,7 +254,7 @@ def test_sql_time_travel_as_json_and_csv_file(download_env, tmp_path):
 
 
 @pytest.mark.parametrize(("query", "code", "message"), [
-    ("SELECT customer_email FROM sales.customer_orders", 3, "customer_email"),
+    ('SELECT count(*) FROM "sales.customer_orders@v9"', 4, "no version 9"),
     ("SELECT * FROM sales.nope", 2, "unknown data product 'sales.nope'"),
     ("SELECT * FROM read_csv('/etc/passwd')", 2, "disabled by configuration"),
     ("SELEC 1", 2, "syntax error"),

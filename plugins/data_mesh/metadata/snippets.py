@@ -1,7 +1,8 @@
 """How other engines reach a product's Iceberg table: the snippets the product page and the CLI show.
 
 One place builds them from the live configuration (catalog URL without its password, warehouse,
-the table's current metadata file), so the UI, `data-mesh table` and the README say the same thing.
+the table's current metadata file), so the UI, `data-mesh table` (through `GET .../table`) and the
+README say the same thing.
 These are direct reads of the table files: they bypass the platform's access checks and audit,
 which the governed paths (read_product, the SQL port, downloads) apply.
 """
@@ -9,6 +10,7 @@ which the governed paths (read_product, the SQL port, downloads) apply.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from data_mesh import conf
 from data_mesh.contract.spec import ProductSpec
@@ -64,3 +66,32 @@ def table_snippets(spec: ProductSpec, metadata_location: str | None = None) -> l
             f"iceberg.jdbc-catalog.default-warehouse-dir={warehouse}",
         ),
     ]
+
+
+def table_info(spec: ProductSpec) -> dict[str, Any]:
+    """Where the product's Iceberg table is and how engines read it: `GET .../table` and `data-mesh table`.
+
+    Raises VersionNotFound before the first publication (there is no table to read yet).
+    """
+    from data_mesh.storage.catalog import CATALOG_NAME
+    from data_mesh.storage.products import product_storage
+
+    storage = product_storage(spec)
+    location = storage.metadata_location()
+    latest = storage.version()
+    return {
+        "product_id": spec.id,
+        "catalog": CATALOG_NAME,
+        "identifier": f"{spec.domain}.{spec.name}",
+        "location": storage.uri,
+        "metadata_location": location,
+        "latest_snapshot": {
+            "version": latest.version,
+            "snapshot_id": latest.snapshot_id,
+            "operation": latest.operation,
+            "changed_partition": latest.changed_partition,
+            "published_at": latest.published_at,
+        },
+        "snippets": [{"engine": s.engine, "code": s.code} for s in table_snippets(spec, location)],
+        "note": "direct reads of the table files skip the platform's access checks and audit",
+    }

@@ -3,6 +3,8 @@
 Every route is synchronous (FastAPI runs it in a worker thread): the metadata store and the product
 store are blocking I/O. Errors are raised as platform exceptions and turned into JSON by the app's
 handlers (see `app.py`): unknown product or version -> 404, refused read -> 403, bad input -> 400/422.
+Governed reads are recorded with the token's user and path "api", or path "cli" when the `data-mesh`
+CLI calls (its `X-Data-Mesh-Client: cli` header: a label of the path only, never an identity).
 No `from __future__ import annotations` here: FastAPI must resolve the Annotated dependencies.
 """
 
@@ -10,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from airflow.api_fastapi.core_api.security import GetUserDep
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -23,10 +25,20 @@ from data_mesh.metadata.catalog import (
     product_summaries,
     write_batches,
 )
+from data_mesh.web.client import CLIENT_HEADER
 
 router = APIRouter(tags=["data-mesh"])
 
 CHUNK = 1 << 20
+ClientHeader = Annotated[
+    str | None,
+    Header(alias=CLIENT_HEADER, description='"cli" from the data-mesh CLI: reads recorded with path cli'),
+]
+
+
+def _access_path(client: str | None) -> Literal["api", "cli"]:
+    """The access path a read is recorded with; the principal always comes from the token."""
+    return "cli" if (client or "").strip().lower() == "cli" else "api"
 
 
 @router.get("/products", summary="The catalog: every data product with its health")
@@ -164,7 +176,7 @@ def get_openlineage(product_id: str) -> dict[str, Any]:
 
 @router.get(
     "/products/{product_id}/versions/{version}/download",
-    summary="Download a version (governed read: access checked and recorded, path api)",
+    summary="Download a version (governed read: access checked and recorded, path api or cli)",
     response_class=StreamingResponse,
 )
 def download_version(
@@ -173,8 +185,9 @@ def download_version(
     user: GetUserDep,
     format: Literal["parquet", "csv"] = "parquet",
     columns: Annotated[str | None, Query(description="comma-separated columns; default all")] = None,
+    client: ClientHeader = None,
 ) -> StreamingResponse:
-    return _download(product_id, user, version, None, format, columns)
+    return _download(product_id, user, version, None, format, columns, client)
 
 
 @router.get(
@@ -191,10 +204,11 @@ def download(
     ] = None,
     format: Literal["parquet", "csv"] = "parquet",
     columns: Annotated[str | None, Query(description="comma-separated columns; default all")] = None,
+    client: ClientHeader = None,
 ) -> StreamingResponse:
     if version is not None and as_of is not None:
         raise ValueError("give version or as_of, not both")
-    return _download(product_id, user, version, as_of, format, columns)
+    return _download(product_id, user, version, as_of, format, columns, client)
 
 
 def _download(
@@ -204,6 +218,7 @@ def _download(
     as_of: datetime | None,
     format: str,
     columns: str | None,
+    client: str | None = None,
 ) -> StreamingResponse:
     import tempfile
 
@@ -213,11 +228,12 @@ def _download(
     wanted = parse_columns(columns)
     principal = Principal.for_user(user)
     which = f"v{version}" if version else (f"as of {as_of.isoformat()}" if as_of else "the latest version")
+    path = _access_path(client)
     resolved, schema, batches = read_batches(
         product_id,
         principal,
-        purpose=f"download {which} as {format} through the API",
-        path="api",
+        purpose=f"download {which} as {format} through the {path.upper()}",
+        path=path,
         version=version,
         as_of=as_of,
         columns=wanted,
@@ -262,11 +278,12 @@ class SqlQuery(BaseModel):
     )
     limit: int = Field(1000, ge=1, le=10_000, description="rows per page")
     offset: int = Field(0, ge=0, description="rows skipped before the page")
+    timeout_s: float = Field(30.0, gt=0, le=30, description="seconds before the query is stopped")
 
 
 @router.post(
     "/sql",
-    summary="Run SQL over data products (governed: each product read checked and recorded, path api)",
+    summary="Run SQL over data products (governed: each product read checked and recorded, path api or cli)",
     responses={
         200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}},
         400: {"description": "bad or refused SQL (DuckDB's message), or the timeout"},
@@ -278,6 +295,7 @@ def run_sql_query(
     query: SqlQuery,
     user: GetUserDep,
     format: Literal["json", "csv", "parquet"] = "json",
+    client: ClientHeader = None,
 ) -> Any:
     """A page of rows as JSON `{columns, types, rows, truncated, products, elapsed_ms}`, or a download."""
     import io
@@ -285,7 +303,10 @@ def run_sql_query(
     from data_mesh.governance.access import Principal
     from data_mesh.governance.sql import run_sql
 
-    result = run_sql(query.sql, Principal.for_user(user), path="api", limit=query.limit, offset=query.offset)
+    principal, path = Principal.for_user(user), _access_path(client)
+    result = run_sql(
+        query.sql, principal, path=path, limit=query.limit, offset=query.offset, timeout_s=query.timeout_s
+    )
     if format == "json":
         return result.to_dict()
     buffer = io.BytesIO()
@@ -299,5 +320,14 @@ def run_sql_query(
             "X-Data-Mesh-Rows": str(rows),
             "X-Data-Mesh-Truncated": str(result.truncated).lower(),
             "X-Data-Mesh-Products": ",".join(f"{p.id}@v{p.version}" for p in result.products),
+            "X-Data-Mesh-Elapsed-Ms": f"{result.elapsed_ms:.1f}",
         },
     )
+
+
+@router.get("/products/{product_id}/table", summary="The product's Iceberg table; how other engines read it")
+def get_table(product_id: str) -> dict[str, Any]:
+    """Identifier, location, metadata file, latest snapshot; DuckDB, pyiceberg, Spark and Trino snippets."""
+    from data_mesh.metadata.snippets import table_info
+
+    return table_info(registry.get_product(product_id))

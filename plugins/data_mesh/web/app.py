@@ -2,7 +2,9 @@
 
 Airflow does not authenticate plugin apps: every route here (API, UI, OpenAPI docs) depends on
 `requires_access_view(AccessView.PLUGINS)`, so a request needs an Airflow JWT (bearer token or the
-UI's `_token` cookie). Platform errors become JSON `{"detail": ...}` with a 4xx status.
+UI's `_token` cookie). Platform errors become JSON `{"detail": ..., "error": <kind>}` with a 4xx
+status; the kind (unknown_product, version_not_found, access_denied, bad_request, invalid_contract,
+invalid_request) lets clients such as the CLI tell a missing version from a missing product.
 
 Imported only by the api-server (the plugin builds the app lazily): FastAPI and Airflow's security
 module cost seconds to import and every task process loads the plugin.
@@ -35,34 +37,34 @@ TITLE = "Data Mesh"
 SWAGGER_ASSETS = "/ui/static/vendor/swagger-ui"
 
 
-def _error(status: int, detail: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": detail})
+def _error(status: int, detail: str, kind: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail, "error": kind})
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     async def unknown_product(_: Request, exc: Exception) -> JSONResponse:
-        return _error(404, str(exc))
+        return _error(404, str(exc), "unknown_product")
 
     async def version_not_found(_: Request, exc: Exception) -> JSONResponse:
-        return _error(404, str(exc))
+        return _error(404, str(exc), "version_not_found")
 
     async def access_denied(_: Request, exc: Exception) -> JSONResponse:
-        return _error(403, str(exc))
+        return _error(403, str(exc), "access_denied")
 
     async def bad_value(_: Request, exc: Exception) -> JSONResponse:
-        return _error(400, str(exc))
+        return _error(400, str(exc), "bad_request")
 
     async def bad_contract(_: Request, exc: Exception) -> JSONResponse:
         # Only the product whose contract is invalid answers this; the catalog lists it with its error.
         log.error("invalid data contract: %s", exc)
-        return _error(422, f"invalid contract: {exc}")
+        return _error(422, f"invalid contract: {exc}", "invalid_contract")
 
     async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors
         )
-        content = {"detail": problems or str(exc), "errors": _plain(list(errors))}
+        content = {"detail": problems or str(exc), "error": "invalid_request", "errors": _plain(list(errors))}
         return JSONResponse(status_code=422, content=content)
 
     app.add_exception_handler(UnknownProductError, unknown_product)
