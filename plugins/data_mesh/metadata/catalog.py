@@ -5,6 +5,8 @@ One place composes a product's summary and detail, so every surface says the sam
 
 from __future__ import annotations
 
+import dataclasses
+
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,6 +134,7 @@ def product_detail(product_id: str) -> dict[str, Any]:
         "access": {
             "readers": list(spec.access.readers),
             "restricted_readers": list(spec.access.restricted_readers),
+            "roles": [dataclasses.asdict(r) for r in spec.access.roles],
         },
         "columns": [
             {

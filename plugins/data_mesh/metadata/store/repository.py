@@ -131,6 +131,7 @@ class MetadataStore:
             "access": {
                 "readers": list(spec.access.readers),
                 "restricted_readers": list(spec.access.restricted_readers),
+                "roles": [dataclasses.asdict(r) for r in spec.access.roles],
             },
             "columns": _columns_json(spec),
             "contract_path": spec.contract_path,

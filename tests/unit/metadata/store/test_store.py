@@ -121,7 +121,10 @@ def test_product_round_trip_and_upsert(store: MetadataStore):
     assert product.sla == {
         "frequency": "@daily", "latency_hours": 26.0, "retention_versions": 10, "retention_days": None
     }
-    assert product.access == {"readers": ["finance", "marketing"], "restricted_readers": ["finance"]}
+    assert product.access["readers"] == ["finance", "marketing"]
+    assert product.access["restricted_readers"] == ["finance"]
+    assert [r["role"] for r in product.access["roles"]] == ["readers", "pii-readers"]
+    assert product.access["roles"][1]["columns"] == ["customer_email"]
     assert [c["name"] for c in product.columns] == ["order_id", "order_date", "customer_email", "amount"]
     email = product.columns[2]
     assert email["classification"] == "restricted"
