@@ -6,7 +6,6 @@ One place composes a product's summary and detail, so every surface says the sam
 from __future__ import annotations
 
 import dataclasses
-
 from datetime import UTC, datetime
 from typing import Any
 

@@ -109,6 +109,14 @@ def create_store_engine(url: str | URL) -> Engine:
     return sa.create_engine(url, json_serializer=_json_serializer, **kwargs)
 
 
+def inserted_id(result: Any) -> int:
+    """The autoincrement id of the row an INSERT just wrote (every table here has one)."""
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover
+        raise RuntimeError("the database returned no id for the inserted row")
+    return int(key[0])
+
+
 @contextlib.contextmanager
 def write_connection(engine: Engine) -> Iterator[Connection]:
     """A connection in a write transaction (`BEGIN IMMEDIATE` on SQLite), committed on exit."""

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from . import models as m
-from .engine import ensure_migrated, get_engine, write_connection
+from .engine import ensure_migrated, get_engine, inserted_id, write_connection
 from .records import _Record, as_utc, utcnow
 
 RequesterKind = Literal["user", "domain"]
@@ -99,13 +99,6 @@ class ErasureReceipt(_Record):
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
-
-
-def _new_id(result: Any) -> int:
-    key = result.inserted_primary_key
-    if key is None:  # pragma: no cover - both tables have an autoincrement key
-        raise RuntimeError("the database returned no id for the inserted row")
-    return int(key[0])
 
 
 def _request(row: Any) -> AccessRequest:
@@ -201,7 +194,7 @@ class GovernanceStore:
             "created_at": utcnow(),
         }
         with write_connection(self.engine) as conn:
-            request_id = _new_id(conn.execute(sa.insert(ar).values(values)))
+            request_id = inserted_id(conn.execute(sa.insert(ar).values(values)))
             self._audit(conn, requested_by, "access.request", product_id, {"request": request_id, **values})
         return self.get_request(request_id)
 
@@ -336,7 +329,7 @@ class GovernanceStore:
                 "deleted_rows": deleted_rows,
                 "reason": reason,
             }
-            receipt_id = _new_id(conn.execute(sa.insert(er).values(values)))
+            receipt_id = inserted_id(conn.execute(sa.insert(er).values(values)))
             products = sorted({h["product"] for h in holdings})
             self._audit(
                 conn,

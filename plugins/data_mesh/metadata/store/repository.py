@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from . import access_log
 from . import models as m
-from .engine import ensure_migrated, get_engine, write_connection
+from .engine import ensure_migrated, get_engine, inserted_id, write_connection
 from .lineage import lineage_graph
 from .records import (
     AccessEvent,
@@ -70,13 +70,6 @@ def _product_fields(row: RowMapping) -> dict[str, Any]:
         "sla": dict(row["sla"] or {}),
         "updated_at": row["updated_at"],
     }
-
-
-def _new_id(result: Any) -> int:
-    key = result.inserted_primary_key
-    if key is None:  # pragma: no cover - every table here has an autoincrement key
-        raise RuntimeError("the database returned no id for the inserted row")
-    return int(key[0])
 
 
 class MetadataStore:
@@ -159,7 +152,7 @@ class MetadataStore:
         values["published_at"] = as_utc(record.published_at)
         with write_connection(self.engine) as conn:
             result = conn.execute(sa.insert(m.publications).values(values))
-            publication_id = _new_id(result)
+            publication_id = inserted_id(result)
             if record.inputs:
                 conn.execute(
                     sa.insert(m.publication_inputs),
@@ -175,7 +168,7 @@ class MetadataStore:
         values = {f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name != "id"}
         with write_connection(self.engine) as conn:
             result = conn.execute(sa.insert(m.validation_runs).values(values))
-            return _new_id(result)
+            return inserted_id(result)
 
     def record_task_run(self, record: TaskRunRecord) -> None:
         """Insert or update one try of a task instance."""
@@ -217,7 +210,7 @@ class MetadataStore:
         """Insert one access event; returns its id."""
         with write_connection(self.engine) as conn:
             result = conn.execute(sa.insert(m.access_events).values(self._access_values(event)))
-            return _new_id(result)
+            return inserted_id(result)
 
     def record_access_many(self, events: Iterable[AccessEvent]) -> int:
         """Insert many access events in one transaction; returns how many."""
