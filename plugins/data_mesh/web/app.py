@@ -143,6 +143,7 @@ def _ui_placeholder(app: FastAPI) -> APIRouter:
 def create_app() -> FastAPI:
     """The plugin's FastAPI app: /api (JSON), /ui (pages), /docs and /openapi.json."""
     from data_mesh.web.api import router as api_router
+    from data_mesh.web.corrections_api import router as corrections_router
 
     app = FastAPI(
         title=TITLE,
@@ -156,6 +157,7 @@ def create_app() -> FastAPI:
     )
     _install_error_handlers(app)
     app.include_router(api_router, prefix="/api")
+    app.include_router(corrections_router, prefix="/api")
     app.include_router(_docs_router(app))
     if not _include_ui(app):
         app.include_router(_ui_placeholder(app))
