@@ -79,12 +79,18 @@ def transform(spec: ProductSpec, run: RunInfo, fetched: Fetched) -> Transformed:
 
 
 def check_and_stage(
-    table: pa.Table, spec: ProductSpec, store: ProductStorage, window: PartitionWindow
+    table: pa.Table,
+    spec: ProductSpec,
+    store: ProductStorage,
+    window: PartitionWindow,
+    stored: pa.Table | None = None,
 ) -> tuple[ValidationReport, StagedPartition | None]:
     """Evaluate `table` while its Parquet file is staged in the product storage on a second thread.
 
     The write (invisible until committed) overlaps the checks instead of following them; a rejected
-    batch's staged file is discarded. Returns (report, staged partition or None when rejected).
+    batch's staged file is discarded. `stored` is the same rows as they are written, restricted
+    columns already tokens (a correction keeps its partition's tokens); by default `table` tokenized.
+    Returns (report, staged partition or None when rejected).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -94,7 +100,9 @@ def check_and_stage(
     published_keys = store.published_keys(spec.primary_key, except_partition=window.key)
     suite = conf.expectations_folder() / spec.expectation_suite
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage") as pool:
-        staging = pool.submit(lambda: store.stage(at_rest(spec, table), window.key))
+        staging = pool.submit(
+            lambda: store.stage(at_rest(spec, table) if stored is None else stored, window.key)
+        )
         report = evaluate(table, spec, suite, window=window, published_keys=published_keys)
         if report.success:
             return report, staging.result()

@@ -155,6 +155,7 @@ def create_app() -> FastAPI:
     """The plugin's FastAPI app: /api (JSON), /ui (pages), /docs and /openapi.json."""
     from data_mesh.web.access_api import router as access_router
     from data_mesh.web.api import router as api_router
+    from data_mesh.web.corrections_api import router as corrections_router
 
     app = FastAPI(
         title=TITLE,
@@ -169,6 +170,7 @@ def create_app() -> FastAPI:
     _install_error_handlers(app)
     app.include_router(api_router, prefix="/api")
     app.include_router(access_router, prefix="/api")
+    app.include_router(corrections_router, prefix="/api")
     app.include_router(_docs_router(app))
     if not _include_ui(app):
         app.include_router(_ui_placeholder(app))
