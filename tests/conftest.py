@@ -6,6 +6,7 @@ test module imports airflow.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -14,7 +15,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
 REPO = Path(__file__).resolve().parents[1]
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="data-mesh-tests-"))
@@ -40,7 +40,10 @@ for path in (str(REPO), str(REPO / "plugins")):
         sys.path.insert(0, path)
 
 # The PII vault's keys, as the Airflow Connection every process of the session reads (never logged).
-VAULT_KEYS = {"password": Fernet.generate_key().decode(), "hmac_secret": secrets.token_urlsafe(32)}
+VAULT_KEYS = {
+    "password": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+    "hmac_secret": secrets.token_urlsafe(32),
+}
 os.environ["AIRFLOW_CONN_DATA_MESH_VAULT"] = json.dumps(
     {
         "conn_type": "generic",
