@@ -143,6 +143,7 @@ def _ui_placeholder(app: FastAPI) -> APIRouter:
 def create_app() -> FastAPI:
     """The plugin's FastAPI app: /api (JSON), /ui (pages), /docs and /openapi.json."""
     from data_mesh.web.api import router as api_router
+    from data_mesh.web.erasure_api import router as erasure_router
 
     app = FastAPI(
         title=TITLE,
@@ -156,6 +157,7 @@ def create_app() -> FastAPI:
     )
     _install_error_handlers(app)
     app.include_router(api_router, prefix="/api")
+    app.include_router(erasure_router, prefix="/api")
     app.include_router(_docs_router(app))
     if not _include_ui(app):
         app.include_router(_ui_placeholder(app))
