@@ -32,10 +32,6 @@ class AccessDenied(DataMeshError, PermissionError):
         super().__init__(f"{principal} may not read {product_id}: {reason}")
 
 
-class NotAllowed(DataMeshError, PermissionError):
-    """A governance action (approve, revoke, erase, correct) the principal may not take (HTTP 403)."""
-
-
 class RequestNotFound(DataMeshError, LookupError):
     """No access request with that id (HTTP 404)."""
 
@@ -90,3 +86,37 @@ class SourceError(DataMeshError):
 
     def __reduce__(self):  # keep the exception picklable (Airflow ships errors between processes)
         return (type(self), (self.source_name, self.url, self.status, self.reason))
+
+
+class NotAllowed(DataMeshError, PermissionError):
+    """An action the principal's roles do not allow (not a read: those are `AccessDenied`)."""
+
+    def __init__(self, principal: str, action: str, reason: str) -> None:
+        self.principal, self.action, self.reason = principal, action, reason
+        super().__init__(f"{principal} may not {action}: {reason}")
+
+
+class ErasureError(DataMeshError, ValueError):
+    """An erasure that cannot be done; the message never holds the subject's value."""
+
+
+class AlreadyErased(ErasureError):
+    """The subject's vault entry was erased before; `receipt_id` and `erased_at` name that erasure."""
+
+    def __init__(self, column: str, receipt_id: int, erased_at: str) -> None:
+        self.column, self.receipt_id, self.erased_at = column, receipt_id, erased_at
+        super().__init__(
+            f"this {column} value was already erased on {erased_at} (receipt #{receipt_id}): "
+            "its token is unreadable everywhere, nothing is left to erase"
+        )
+
+
+class NothingToErase(ErasureError):
+    """No published product holds the value (the vault never tokenized it)."""
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+        super().__init__(
+            f"no published product holds this {column} value: the vault has no entry for it, so there "
+            "is nothing to erase (values are matched exactly, case and spaces included)"
+        )

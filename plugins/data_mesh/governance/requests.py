@@ -55,7 +55,7 @@ def request_access(
 ) -> AccessRequest:
     """File a request (pending until a steward decides); ValueError names what is wrong with it."""
     if principal.kind != "user":
-        raise NotAllowed(f"access requests are made by people, not by {principal.name}")
+        raise NotAllowed(principal.name, "request access", "access requests are made by people")
     columns = list(dict.fromkeys(columns))
     unknown = [c for c in columns if c not in spec.column_names]
     if not columns or unknown:
@@ -73,7 +73,9 @@ def request_access(
             raise ValueError(f"unknown domain {for_domain!r}")
         if not (is_admin(principal) or principal.name in domain_owners(for_domain)):
             raise NotAllowed(
-                f"only an owner of domain {for_domain!r} or an admin requests access for its DAGs"
+                principal.name,
+                f"request access for domain {for_domain!r}",
+                "only an owner of that domain or an admin requests access for its DAGs",
             )
         requester, kind = for_domain, "domain"
     return GovernanceStore().create_request(
@@ -95,9 +97,15 @@ def decide_request(
     """Approve (a grant until now + the requested days) or deny a pending request."""
     request, spec = _request_and_spec(request_id)
     if not may_steward(spec, steward):
-        raise NotAllowed(f"only the owning team of {spec.id} or an admin decides its access requests")
+        raise NotAllowed(
+            steward.name,
+            f"decide request #{request_id}",
+            f"only the owning team of {spec.id} or an admin does",
+        )
     if steward.name == request.requested_by:
-        raise NotAllowed("a request is decided by someone other than the person who made it")
+        raise NotAllowed(
+            steward.name, f"decide request #{request_id}", "it is decided by someone other than its requester"
+        )
     if not approve and not (reason and reason.strip()):
         raise ValueError("a denial needs a reason the requester can read")
     if request.status != "pending":
@@ -123,7 +131,11 @@ def revoke_grant(request_id: int, principal: Principal, *, reason: str | None = 
     """End a grant now: by a steward of the product, or by the person who asked for it."""
     request, spec = _request_and_spec(request_id)
     if not (may_steward(spec, principal) or principal.name == request.requested_by):
-        raise NotAllowed(f"only the owning team of {spec.id}, an admin or the requester revokes this grant")
+        raise NotAllowed(
+            principal.name,
+            f"revoke grant #{request_id}",
+            f"only the owning team of {spec.id}, an admin or the requester does",
+        )
     if request.status != "approved":
         raise ValueError(f"access request #{request_id} is {request.state}: there is no grant to revoke")
     return GovernanceStore().set_status(

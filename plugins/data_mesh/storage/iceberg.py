@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 VERSION_KEY = "data-mesh.version"
 STAGED_FILE_KEY = "data-mesh.staged-file"  # the file a version's commit added (see `commit`)
+OPERATION_KEY = "data-mesh.operation"  # set by a row delete (a copy-on-write Iceberg overwrite)
 COMMIT_ATTEMPTS = 20  # with jittered backoff up to 4 s: about a minute of contention at most
 TABLE_PROPERTIES = {
     "format-version": "2",
@@ -157,7 +158,8 @@ class IcebergProduct:
         for snapshot in table.metadata.snapshots:
             props = snapshot.summary.additional_properties if snapshot.summary else {}
             if VERSION_KEY in props and snapshot.summary:
-                ops.setdefault(int(props[VERSION_KEY]), set()).add(snapshot.summary.operation.value)
+                kind = props.get(OPERATION_KEY, snapshot.summary.operation.value)
+                ops.setdefault(int(props[VERSION_KEY]), set()).add(kind)
         return {
             number: ("overwrite" if kinds - {"delete"} else "delete")
             if kinds & {"delete", "overwrite"}
@@ -379,6 +381,12 @@ class IcebergProduct:
         raise RuntimeError(
             f"{self.spec.id}: could not commit after {COMMIT_ATTEMPTS} attempts (concurrent publishers)"
         )
+
+    def delete_rows(self, row_filter: Any, run_id: str, summary: dict | None = None) -> ProductVersion | None:
+        """The current version minus the rows `row_filter` matches, as a new version (`storage.deletes`)."""
+        from data_mesh.storage.deletes import delete_rows
+
+        return delete_rows(self, row_filter, run_id, summary)
 
     def _already_committed(
         self, table: Table, snapshots: dict[int, Snapshot], staged: StagedPartition, run_id: str

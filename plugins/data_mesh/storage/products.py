@@ -112,6 +112,11 @@ class ProductStorage(Protocol):
         """Stage and commit in one call (tests, benchmarks, corrections)."""
         ...
 
+    def delete_rows(self, row_filter: Any, run_id: str, summary: dict | None = None) -> ProductVersion | None:
+        """The current version minus the rows `row_filter` (a pyiceberg expression) matches, committed
+        as the next version (operation delete); None when no row matches (nothing committed)."""
+        ...
+
     def data_files(self, version: ProductVersion) -> list[str]:
         """The data files (URLs) a version reads, for engines that read Parquet files themselves."""
         ...
