@@ -69,3 +69,21 @@ def test_a_consumer_without_a_grant_is_a_dag_import_error_naming_the_product(mon
         expires_at=datetime.now(UTC) + timedelta(days=1),
     )
     assert [u.id for u in dags._inputs(consumer)] == [guarded.id]  # the approved domain grant counts
+
+
+def test_a_task_of_a_platform_dag_reads_as_its_contracts_domain(airflow_db, monkeypatch):
+    from types import SimpleNamespace
+
+    import airflow.sdk
+    from airflow.sdk import DAG
+
+    from data_mesh.pipeline.dags import build_product_dag
+
+    spec = registry.get_product("finance.monthly_revenue")
+    built = build_product_dag(spec)
+    for dag, domain in ((built, "finance"), (DAG(dag_id=spec.dag_id, schedule=None), None)):
+        context = {"ti": SimpleNamespace(dag_id=spec.dag_id, task_id="transform"), "dag": dag}
+        monkeypatch.setattr(airflow.sdk, "get_current_context", lambda context=context: context)
+        principal = current_task_principal()
+        assert (principal.kind, principal.domain) == ("task", domain)
+        assert principal.name.startswith("domain:finance/" if domain else "no-domain/")
