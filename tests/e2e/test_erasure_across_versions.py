@@ -25,10 +25,17 @@ ADMIN = Principal(name="admin", kind="user", roles=frozenset({"admin"}))
 
 
 @pytest.fixture(scope="module", autouse=True)
-def own_stores(tmp_path_factory):
-    """Warehouse, metadata store, staging, quarantine and OpenLineage file of this module only."""
+def own_stores(tmp_path_factory, airflow_db):
+    """Warehouse, metadata store, staging, quarantine and OpenLineage file of this module only.
+
+    Airflow's database is reset on the way in and out: its Assets are addressed by the warehouse
+    URL, and an Asset name seen at another URL would be inactive for the other modules' DAGs.
+    """
+    from airflow.utils import db
+
     from data_mesh.metadata.store import dispose_engines
 
+    db.resetdb()
     root = tmp_path_factory.mktemp("erasure")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATA_MESH_STORAGE_ROOT", str(root / "products"))
@@ -38,6 +45,7 @@ def own_stores(tmp_path_factory):
         patch.setenv("DATA_MESH_OPENLINEAGE_FILE", str(root / "openlineage.jsonl"))
         yield root
         dispose_engines()
+    db.resetdb()
 
 
 @pytest.fixture(scope="module")
