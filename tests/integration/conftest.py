@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,9 @@ def airflow_server(demo_sources, session_dir):
 
 PRODUCERS = ("marketing__ads_performance", "sales__customer_orders")
 CONSUMER = "finance__monthly_revenue"
-PARTITION = "2026-11-18"
+# The latest complete day: the very partition the producers' scheduled runs build once unpaused, so
+# every Asset event the consumer sees is of one month (a mix made it build a month with no ads).
+PARTITION = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
 
 
 @pytest.fixture(scope="session")

@@ -232,7 +232,7 @@ def test_query_panel_runs_sql_with_the_page_session(mesh, browser):
 def test_request_access_on_the_product_page(mesh, browser):
     """A viewer asks for customer_email on the product page, its owner approves it on the same page,
     and the viewer's sample then shows the addresses; revoked at the end, they are masked again.
-    Screenshots: test-artifacts/ui-access-before.png, ui-access-pending.png, ui-access-after.png."""
+    Screenshots: test-artifacts/ui-access-before.png, ui-access-approved.png, ui-access-after.png."""
     ARTIFACTS.mkdir(exist_ok=True)
     page_url = f"{mesh.url}/data-mesh/ui/products/{PRODUCT}"
     viewer = browser.new_context(viewport={"width": 1280, "height": 1600})
@@ -257,9 +257,9 @@ def test_request_access_on_the_product_page(mesh, browser):
         row = alice.locator("#pending-table tbody tr", has_text="viewer").first
         row.locator("button[data-action=approve]").click()
         alice.locator("#grants-table tbody tr", has_text="viewer").first.wait_for(timeout=30_000)
-        alice.locator("#access").screenshot(path=str(ARTIFACTS / "ui-access-pending.png"))
+        alice.locator("#access").screenshot(path=str(ARTIFACTS / "ui-access-approved.png"))
 
-        page.goto(f"{page_url}#access")
+        page.goto(page_url)  # a fresh load (the same URL with the same #hash would not reload)
         cells = page.locator("#sample-table tbody tr td:nth-child(5)")
         cells.first.wait_for(timeout=30_000)
         shown = [cells.nth(i).inner_text() for i in range(cells.count())]
@@ -267,11 +267,11 @@ def test_request_access_on_the_product_page(mesh, browser):
         assert "customer_email" not in page.locator("#my-access").inner_text().split("Not granted")[-1]
         page.locator("#access").screenshot(path=str(ARTIFACTS / "ui-access-after.png"))
 
-        alice.goto(f"{page_url}#access")
+        alice.goto(page_url)
         alice.locator("#grants-table tbody tr", has_text="viewer").first.locator(
             "button[data-action=revoke]"
         ).click()
-        alice.wait_for_load_state("load")
+        alice.locator("#grants-table").wait_for(state="detached", timeout=30_000)  # revoked, reloaded
         page.goto(page_url)
         cells = page.locator("#sample-table tbody tr td:nth-child(5)")
         cells.first.wait_for(timeout=30_000)
