@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from datetime import UTC, date, datetime
 from functools import cache
 
 import pytest
@@ -280,16 +281,48 @@ def test_correct_without_the_endpoint_says_so(api, env, alice):
     fails(out, 1, f"the api-server has no POST /data-mesh/api/products/{ORDERS}/corrections")
 
 
+def valid_orders(n: int, day: date):
+    """Rows that pass the contract's suite (a correction validates its partition like a publication)."""
+    import pyarrow as pa
+
+    from data_mesh.contract.registry import get_product
+    from data_mesh.storage.arrow import arrow_schema
+
+    rows = {
+        "order_id": [f"ord-{day:%Y%m%d}-{i:06d}" for i in range(n)],
+        "order_date": [day] * n,
+        "order_ts": [datetime(day.year, day.month, day.day, 9, i, tzinfo=UTC) for i in range(n)],
+        "customer_id": [f"cus-{i:06d}" for i in range(n)],
+        "customer_email": [f"shopper{i}@example.com" for i in range(n)],
+        "customer_country": ["FRA"] * n,
+        "region": ["EMEA", "NA"] * (n // 2) + ["EMEA"] * (n % 2),
+        "status": ["placed"] * n,
+        "amount": [10.0 * (i + 1) for i in range(n)],
+        "currency": ["USD"] * n,
+        "items": [i + 1 for i in range(n)],
+    }
+    return pa.Table.from_pydict(rows, schema=arrow_schema(get_product(ORDERS)))
+
+
 @needs_corrections
 def test_correct(api, env, viewer, alice):
-    change = ["--where", "order_id=o-001", "--set", "status=returned", "--reason", "customer returned it"]
+    from data_mesh.contract.registry import get_product
+    from data_mesh.storage.products import product_storage
+
+    day = date(2026, 11, 21)  # a partition of valid rows, published in this API's stores
+    published = product_storage(get_product(ORDERS)).publish(valid_orders(3, day), str(day), "h", "manual__3")
+    order = f"ord-{day:%Y%m%d}-000001"
+    change = ["--where", f"order_id={order}", "--set", "status=returned", "--reason", "customer returned it"]
     fails(cli(viewer, "correct", ORDERS, *change), 3, "access denied")
     out = ok(cli(alice, "correct", ORDERS, *change))
-    assert f"{ORDERS}: corrected (update), now v3 (from v2)" in out
+    version = published.version
+    assert f"{ORDERS}: corrected (update), now v{version + 1} (from v{version})" in out
     rows = ok(cli(viewer, "download", ORDERS, "--columns", "order_id,status")).replace('"', "").splitlines()
-    assert "o-001,returned" in rows and "o-000,placed" in rows
+    assert f"{order},returned" in rows and f"ord-{day:%Y%m%d}-000000,placed" in rows
     missing = ["--where", "order_id=nope", "--delete", "--reason", "duplicate"]
-    assert cli(alice, "correct", ORDERS, *missing).returncode == 2
+    fails(cli(alice, "correct", ORDERS, *missing), 2, "")
+    unknown = ["--where", "salary=1", "--delete", "--reason", "r"]
+    fails(cli(alice, "correct", ORDERS, *unknown), 2, "salary")
 
 
 @needs_erasures

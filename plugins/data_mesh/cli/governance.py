@@ -285,11 +285,9 @@ def cmd_correct(backend: Backend, args: argparse.Namespace) -> int:
     product, action = r.get("product", args.product), r.get("action", "delete" if args.delete else "update")
     previous = f" (from v{r['previous_version']})" if r.get("previous_version") is not None else ""
     print(f"{product}: corrected ({action}), now v{r.get('version')}{previous}")
-    counts = [
-        f"{r[k]} {k.replace('_', ' ')}" for k in ("rows_matched", "rows_changed", "rows_deleted") if k in r
-    ]
+    counts = [f"{r[f'rows_{k}']} {k}" for k in ("matched", "changed", "deleted") if f"rows_{k}" in r]
     if counts:
-        print(f"  {', '.join(counts)}")
+        print(f"  rows: {', '.join(counts)}")
     if len(r.get("versions") or []) > 1:
         print(f"  versions published: {', '.join(f'v{v}' for v in r['versions'])}")
     if r.get("message"):
