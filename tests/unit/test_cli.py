@@ -6,6 +6,7 @@ The API mode (the default) is tested in test_cli_api.py against the real plugin 
 from __future__ import annotations
 
 import getpass
+import importlib.util
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from data_mesh.cli.local import ERASURE_MODULE as LOCAL_ERASURE
 from data_mesh.contract.registry import get_product
 from data_mesh.metadata.store import (
     AccessEvent,
@@ -120,7 +122,7 @@ def test_lineage_tree(env):
 
 
 def test_access_log(env):
-    out = cli(env, "access", "--product", "sales.customer_orders", "--limit", "10")
+    out = cli(env, "access-log", "--product", "sales.customer_orders", "--limit", "10")
     assert out.returncode == 0, out.stderr
     assert "viewer" in out.stdout and "NO" in out.stdout and "(2 of 2)" in out.stdout
 
@@ -135,11 +137,35 @@ def test_openlineage_json_lines(env):
 
 
 @pytest.mark.parametrize("args", [["show", "nope.nothing"], ["lineage", "../etc"], ["openlineage", "x"],
+                                  ["access-log", "--product", "sales/../../x"],
                                   ["access", "--product", "sales/../../x"]])
 def test_unknown_product_exits_2(env, args):
     out = cli(env, *args)
     assert out.returncode == 2
     assert "unknown data product" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["access", "sales.customer_orders"], ["requests", "--mine"], ["approve", "1"],
+    ["deny", "1", "--reason", "r"], ["revoke", "1"], ["usage", "sales.customer_orders"], ["audit"],
+    ["request-access", "sales.customer_orders", "--columns", "customer_email", "--purpose", "p",
+     "--days", "1"],
+    ["correct", "sales.customer_orders", "--where", "order_id=o-1", "--delete", "--reason", "r"],
+])
+def test_governance_commands_are_the_apis(env, args):
+    out = cli(env, *args)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "not available in local admin mode: use the API" in out.stderr
+
+
+HAS_ERASURE = importlib.util.find_spec(LOCAL_ERASURE) is not None
+
+
+@pytest.mark.skipif(HAS_ERASURE, reason=f"{LOCAL_ERASURE} exists: test_local_admin_erases runs")
+def test_erase_without_the_erasure_module_is_the_apis(env):
+    out = cli(env, "erase", "--subject", "customer_email=buyer1@example.com", "--reason", "GDPR #1")
+    assert out.returncode == 2 and "erase is not available in local admin mode" in out.stderr, out.stderr
+    assert "buyer1@example.com" not in out.stdout + out.stderr
 
 
 def orders_rows(n: int) -> pa.Table:
@@ -283,3 +309,16 @@ def test_download_travels_in_time(download_env, tmp_path):
     assert pq.read_table(target).num_rows == 3
     bad = cli(download_env, "download", "sales.customer_orders", "--as-of", "yesterday")
     assert bad.returncode != 0 and "is not an ISO date or time" in bad.stderr
+
+
+@pytest.mark.skipif(not HAS_ERASURE, reason=f"no {LOCAL_ERASURE} in this installation")
+def test_local_admin_erases_with_a_receipt(download_env):
+    subject = ["--subject", "customer_email=buyer3@example.com", "--reason", "GDPR #9"]  # in v2 only
+    out = cli(download_env, "erase", *subject)
+    assert out.returncode == 0, out.stderr
+    assert f"customer_email erased by {LOCAL_ADMIN}" in out.stdout
+    held = next(line for line in out.stdout.splitlines() if line.startswith("sales.customer_orders"))
+    assert "v2" in held and "v1" not in held
+    again = cli(download_env, "erase", *subject)
+    assert again.returncode == 2 and "already erased" in again.stderr, again.stderr
+    assert all("buyer3@example.com" not in o.stdout + o.stderr for o in (out, again))

@@ -29,6 +29,9 @@ from data_mesh.storage.products import product_storage
 from tests.unit.test_cli import orders_rows
 
 ORDERS = "sales.customer_orders"
+# SimpleAuthManager's users (name -> role); alice.sales owns ORDERS in its contract, carol.marketing
+# owns the marketing domain's
+USERS = {"admin": "admin", "viewer": "viewer", "alice.sales": "user", "carol.marketing": "user"}
 
 
 def _serve(app) -> tuple[str, object, threading.Thread]:
@@ -57,13 +60,14 @@ def api(airflow_db, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("cli-api")
     passwords = folder / "passwords.json"
-    passwords.write_text(json.dumps({"admin": "admin", "viewer": "viewer"}))
+    passwords.write_text(json.dumps({name: name for name in USERS}))  # each password is the user's name
     before = airflow_app._AuthManagerState.instance
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DATA_MESH_METADATA_URL", f"sqlite:///{folder / 'metadata.db'}")
         patch.setenv("DATA_MESH_STORAGE_ROOT", str(folder / "products"))
         patch.setenv("DATA_MESH_OPENLINEAGE_TRANSPORT", "none")
-        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,viewer:viewer")
+        users = ",".join(f"{name}:{role}" for name, role in USERS.items())
+        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", users)
         patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
         spec = get_product(ORDERS)
         store = MetadataStore()
@@ -84,7 +88,7 @@ def api(airflow_db, tmp_path_factory):
         url, server, thread = _serve(root)
 
         def token(name: str, seconds: int = 3600) -> str:
-            user = SimpleAuthManagerUser(username=name, role=name)
+            user = SimpleAuthManagerUser(username=name, role=USERS.get(name, name))
             return manager.generate_jwt(user, expiration_time_in_seconds=seconds)
 
         try:
@@ -159,8 +163,11 @@ def test_catalog_commands_through_the_api(api, env):
     lineage = cli(viewer, "lineage", ORDERS, "--depth", "2")
     assert lineage.returncode == 0, lineage.stderr
     assert "product:finance.monthly_revenue" in lineage.stdout.split("downstream:")[1]
-    access = cli(viewer, "access", "--product", ORDERS, "--principal", "someone")
+    access = cli(viewer, "access-log", "--product", ORDERS, "--principal", "someone")
     assert access.returncode == 0 and "someone" in access.stdout and "(1 of 1)" in access.stdout
+    old = cli(viewer, "access", "--product", ORDERS, "--principal", "someone")  # the former name
+    assert old.returncode == 0 and old.stdout == access.stdout
+    assert "the access log is `data-mesh access-log` now" in old.stderr
     table = cli(viewer, "table", ORDERS)
     assert table.returncode == 0, table.stderr
     assert f"Iceberg table {ORDERS} in catalog mesh, v2" in table.stdout
@@ -173,8 +180,9 @@ def test_catalog_commands_through_the_api(api, env):
 @pytest.mark.parametrize(("args", "code", "message"), [
     (["show", "nope.nothing"], 2, "unknown data product 'nope.nothing'"),
     (["lineage", "../etc"], 2, "unknown data product '../etc'"),
+    (["access-log", "--product", "sales/../../x"], 2, "unknown data product"),
+    (["access-log", "--limit", "501"], 2, "--limit must be between 1 and 500"),
     (["access", "--product", "sales/../../x"], 2, "unknown data product"),
-    (["access", "--limit", "501"], 2, "--limit must be between 1 and 500"),
     (["download", ORDERS, "--version", "9", "--columns", "order_id"], 4, "no version 9"),
     (["download", ORDERS, "--as-of", "yesterday"], 2, "is not an ISO date or time"),
     (["download", "marketing.ads_performance"], 4, "nothing has been published yet"),

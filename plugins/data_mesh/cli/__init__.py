@@ -5,11 +5,24 @@
     data-mesh products [--search X] [--domain D]
     data-mesh show <product>
     data-mesh lineage <product> [--depth N]
-    data-mesh access [--product X] [--principal P] [--limit N]
+    data-mesh access-log [--product X] [--principal P] [--limit N]
     data-mesh openlineage <product>          # JSON lines, one RunEvent each
     data-mesh table <product>                # the Iceberg table and other engines' snippets
     data-mesh download <product> [--version N | --as-of T] [--columns a,b] [--format csv|parquet] [-o FILE]
     data-mesh sql "<SELECT ...>" [--format table|csv|json|parquet] [--limit N] [--offset N] [-o FILE]
+
+Governance, as the token's user (see `data_mesh.cli.governance`):
+
+    data-mesh access <product>              # your readable/masked columns, roles, grants, pending
+    data-mesh request-access <product> --columns a,b --purpose "..." --days N [--for-domain D]
+    data-mesh requests [--product P] [--status pending|approved|denied|revoked] [--mine]
+    data-mesh approve <id> [--reason R] | deny <id> --reason R | revoke <id> [--reason R]
+    data-mesh usage <product>               # reads per consumer
+    data-mesh audit [--product P] [--action A]
+    data-mesh erase --subject COLUMN=VALUE [--delete-rows] --reason R      # admins
+    data-mesh correct <product> --where k=v [...] (--set k=v [...] | --delete) --reason R
+
+`access` without a product is still the access log (`access --product X`), with a note on stderr.
 
 A client of the plugin's API on Airflow's api-server (`--url`, else DATA_MESH_API_URL, else
 http://localhost:8080), like Airflow's own CLI: each call carries your Airflow token
@@ -22,8 +35,9 @@ stores directly with the rights of whoever runs it (DATA_MESH_* settings), as th
 `local-admin:<OS user>` with the admin role, says so on stderr, and audits its governed reads
 with path "cli" (see `data_mesh.cli.local`).
 
-Exit codes: 0 ok, 1 other error, 2 unknown product or bad arguments, 3 access denied, 4 version not
-found, 5 not logged in or the token expired (run `data-mesh login`), 6 the api-server is not reachable.
+Exit codes: 0 ok, 1 other error, 2 unknown product or bad arguments (HTTP 400, 404, 409, 422), 3 access
+denied (403), 4 version not found, 5 not logged in or the token expired (run `data-mesh login`), 6 the
+api-server is not reachable.
 """
 
 from __future__ import annotations
@@ -33,9 +47,15 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from data_mesh.cli import commands
+from data_mesh.cli import commands, governance
 from data_mesh.cli.auth import add_parsers
-from data_mesh.exceptions import AccessDenied, ContractError, UnknownProductError, VersionNotFound
+from data_mesh.exceptions import (
+    AccessDenied,
+    ContractError,
+    NotAllowed,
+    UnknownProductError,
+    VersionNotFound,
+)
 from data_mesh.web.client import (
     DEFAULT_URL,
     TOKEN_ENV,
@@ -81,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("lineage", commands.cmd_lineage, "upstream and downstream lineage as a tree")
     p.add_argument("product")
     p.add_argument("--depth", type=int, default=3, choices=range(1, 11), metavar="1..10")
-    p = command("access", commands.cmd_access, "the access log, newest first")
+    p = command("access-log", commands.cmd_access_log, "the access log, newest first")
     p.add_argument("--product")
     p.add_argument("--principal")
     p.add_argument("--limit", type=int, default=50)
@@ -103,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--timeout", type=float, default=30.0, help="seconds (at most 30 through the API)")
     p.add_argument("-o", "--output", default="-")
+    governance.add_parsers(sub, url_option)
     return parser
 
 
@@ -128,12 +149,14 @@ def _login_hint(error: NotLoggedIn) -> str:
 
 def _api_error(error: ApiError) -> tuple[int, str]:
     """The exit code and message of a refusal by the api-server (its `detail` is the message)."""
+    if error.kind == "no_route":
+        return 1, error.detail
     if error.status == 403:
         return 3, f"access denied: {error.detail}"
     if error.status == 404:
         version = error.kind == "version_not_found" or (error.kind is None and "version" in error.detail)
         return (4 if version else 2), error.detail
-    if error.status in (400, 422):
+    if error.status in (400, 409, 422):
         return 2, error.detail
     return 1, f"the api-server answered {error.status}: {error.detail}"
 
@@ -154,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except UnknownProductError as error:
         message, code = str(error), 2
-    except AccessDenied as error:
+    except (AccessDenied, NotAllowed) as error:
         message, code = f"access denied: {error}", 3
     except VersionNotFound as error:
         message, code = str(error), 4

@@ -4,6 +4,8 @@ Both backends answer in the shape of the API's JSON (`/data-mesh/api/...`), so e
 formats one shape: `ApiBackend` (the default) is that JSON, read with the user's Airflow token;
 `LocalBackend` (`data_mesh.cli.local`, `--local-admin`) builds the same dicts from the stores.
 Downloads are written to the sink `open_sink()` opens, only once the read has been allowed.
+The governance calls (access, requests and decisions, usage, audit, erasure, corrections) act as
+the token's user; `LocalBackend` answers them "not available" (erasure excepted, where it can).
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any, Protocol
+from typing import IO, Any, Literal, Protocol
 
-from data_mesh.web.client import ApiClient, product_path
+from data_mesh.web.client import ApiClient, ApiError, product_path
 
 OpenSink = Callable[[], AbstractContextManager[IO[bytes]]]
-MAX_PAGE = 500  # the API's largest page of access events
+MAX_PAGE = 500  # the API's largest page of access events, access requests and audit events
+Decision = Literal["approve", "deny", "revoke"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,41 @@ class Backend(Protocol):
         self, query: str, open_sink: OpenSink, *, fmt: str, limit: int, offset: int, timeout: float
     ) -> SqlFile: ...
 
+    # governance: the answers of /data-mesh/api (access_api, erasures, corrections)
+    def access(self, product_id: str) -> dict[str, Any]: ...
+
+    def request_access(
+        self, product_id: str, *, columns: list[str], purpose: str, days: float, domain: str | None
+    ) -> dict[str, Any]: ...
+
+    def requests(
+        self, product_id: str | None, status: str | None, *, mine: bool, limit: int
+    ) -> list[dict[str, Any]]: ...
+
+    def decide(self, request_id: int, decision: Decision, reason: str | None) -> dict[str, Any]: ...
+
+    def usage(self, product_id: str) -> dict[str, Any]: ...
+
+    def audit(self, product_id: str | None, action: str | None, limit: int) -> list[dict[str, Any]]: ...
+
+    def erase(self, column: str, value: str, *, delete_rows: bool, reason: str) -> dict[str, Any]: ...
+
+    def correct(
+        self,
+        product_id: str,
+        *,
+        where: dict[str, str],
+        set_values: dict[str, str] | None,
+        delete: bool,
+        reason: str,
+    ) -> dict[str, Any]: ...
+
+
+def _page(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"--limit must be between 1 and {MAX_PAGE} through the API, not {limit}")
+    return limit
+
 
 class ApiBackend:
     """The plugin's API on the api-server, as the user the token names."""
@@ -89,8 +127,7 @@ class ApiBackend:
         return self.client.get(f"/products/{product_path(product_id)}/lineage", product_id, depth=depth)
 
     def access_events(self, product_id: str | None, principal: str | None, limit: int) -> dict[str, Any]:
-        if not 1 <= limit <= MAX_PAGE:
-            raise ValueError(f"--limit must be between 1 and {MAX_PAGE} through the API, not {limit}")
+        _page(limit)
         if product_id:
             self.product(product_id)  # an unknown product is an error, not an empty log
         return self.client.get("/access-events", product_id=product_id, principal=principal, page_size=limit)
@@ -139,3 +176,68 @@ class ApiBackend:
             products=products,
             elapsed_ms=float(elapsed) if elapsed else None,
         )
+
+    # ---- governance ------------------------------------------------------------------------
+
+    def access(self, product_id: str) -> dict[str, Any]:
+        return self.client.get(f"/products/{product_path(product_id)}/access", product_id)
+
+    def request_access(
+        self, product_id: str, *, columns: list[str], purpose: str, days: float, domain: str | None
+    ) -> dict[str, Any]:
+        body = {"columns": columns, "purpose": purpose, "duration_days": days, "domain": domain}
+        path = f"/products/{product_path(product_id)}/access-requests"
+        return self.client.post(path, {k: v for k, v in body.items() if v is not None}, product=product_id)
+
+    def me(self, product_id: str | None = None) -> str:
+        """Your user name as the api-server knows it (a product's access overview says)."""
+        candidates = [product_id] if product_id else [p["id"] for p in self.products(None, None)]
+        for candidate in candidates:
+            try:
+                return self.access(candidate)["me"]["name"]
+            except ApiError as error:
+                if error.status != 422:  # an invalid contract: ask another product
+                    raise
+        raise ValueError("the api-server lists no product whose access overview would name you")
+
+    def requests(
+        self, product_id: str | None, status: str | None, *, mine: bool, limit: int
+    ) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"product_id": product_id, "status": status, "limit": _page(limit)}
+        if not mine:
+            return self.client.get("/access-requests", product_id, **query)["items"]
+        me = self.me(product_id)
+        own = self.client.get("/access-requests", product_id, **query, requester=me)["items"]
+        # those you filed for a domain's DAGs (the requester is the domain): filtered here
+        listed = self.client.get("/access-requests", product_id, **{**query, "limit": MAX_PAGE})["items"]
+        filed = [r for r in listed if r["requester_kind"] == "domain" and r["requested_by"] == me]
+        return sorted(own + filed, key=lambda r: -r["id"])[:limit]
+
+    def decide(self, request_id: int, decision: Decision, reason: str | None) -> dict[str, Any]:
+        return self.client.post(f"/access-requests/{request_id}/{decision}", {"reason": reason})
+
+    def usage(self, product_id: str) -> dict[str, Any]:
+        return self.client.get(f"/products/{product_path(product_id)}/usage", product_id)
+
+    def audit(self, product_id: str | None, action: str | None, limit: int) -> list[dict[str, Any]]:
+        if product_id:
+            self.product(product_id)
+        query: dict[str, Any] = {"product_id": product_id, "action": action, "limit": _page(limit)}
+        return self.client.get("/audit-events", **query)["items"]
+
+    def erase(self, column: str, value: str, *, delete_rows: bool, reason: str) -> dict[str, Any]:
+        body = {"column": column, "value": value, "delete_rows": delete_rows, "reason": reason}
+        return self.client.post("/erasures", body)
+
+    def correct(
+        self,
+        product_id: str,
+        *,
+        where: dict[str, str],
+        set_values: dict[str, str] | None,
+        delete: bool,
+        reason: str,
+    ) -> dict[str, Any]:
+        spec = self.product(product_id)  # an unknown product is named as such, not as a missing route
+        body = {"where": where, "set": set_values, "delete": delete, "reason": reason}
+        return self.client.post(f"/products/{product_path(spec['id'])}/corrections", body)

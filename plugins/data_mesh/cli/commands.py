@@ -134,7 +134,7 @@ def cmd_lineage(backend: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_access(backend: Backend, args: argparse.Namespace) -> int:
+def cmd_access_log(backend: Backend, args: argparse.Namespace) -> int:
     page = backend.access_events(args.product, args.principal, args.limit)
     rows = [
         [

@@ -5,21 +5,28 @@ database rights of whoever runs the command (DATA_MESH_* settings), so this mode
 who hold those rights anyway. Its principal is `local-admin:<OS user>` with the admin role, named as
 what it is; every governed read (download, sql) goes through the governed reader like any other,
 checked and recorded as an access event with path "cli". Answers have the API's JSON shape.
+
+The governance commands act as a person who answers for them (requests, decisions, corrections:
+the token's user), so they are the API's: here they say so. The exception is `erase`, an admin's
+act, run with `data_mesh.governance.erasure` when this installation has it.
 """
 
 from __future__ import annotations
 
 import getpass
+import importlib
+import importlib.util
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from data_mesh.cli.backends import Downloaded, OpenSink, SqlFile
+from data_mesh.cli.backends import Decision, Downloaded, OpenSink, SqlFile
 from data_mesh.contract import registry
 
 if TYPE_CHECKING:
     from data_mesh.governance.access import Principal
 
 PRINCIPAL_PREFIX = "local-admin:"
+ERASURE_MODULE = "data_mesh.governance.erasure"
 
 
 def local_admin_principal() -> Principal:
@@ -123,3 +130,50 @@ class LocalBackend:
             rows = write_batches(result.table.schema, result.table.to_batches(), fmt, sink)
         products = [{"id": p.id, "version": p.version} for p in result.products]
         return SqlFile(rows, result.truncated, products, result.elapsed_ms)
+
+    # ---- governance: the API's, except erasure ---------------------------------------------
+
+    def _api_only(self, command: str) -> NoReturn:
+        raise ValueError(f"{command} is not available in local admin mode: use the API (data-mesh login)")
+
+    def access(self, product_id: str) -> dict[str, Any]:
+        self._api_only("access <product>")
+
+    def request_access(
+        self, product_id: str, *, columns: list[str], purpose: str, days: float, domain: str | None
+    ) -> dict[str, Any]:
+        self._api_only("request-access")
+
+    def requests(
+        self, product_id: str | None, status: str | None, *, mine: bool, limit: int
+    ) -> list[dict[str, Any]]:
+        self._api_only("requests")
+
+    def decide(self, request_id: int, decision: Decision, reason: str | None) -> dict[str, Any]:
+        self._api_only(decision)
+
+    def usage(self, product_id: str) -> dict[str, Any]:
+        self._api_only("usage")
+
+    def audit(self, product_id: str | None, action: str | None, limit: int) -> list[dict[str, Any]]:
+        self._api_only("audit")
+
+    def correct(
+        self,
+        product_id: str,
+        *,
+        where: dict[str, str],
+        set_values: dict[str, str] | None,
+        delete: bool,
+        reason: str,
+    ) -> dict[str, Any]:
+        self._api_only("correct")
+
+    def erase(self, column: str, value: str, *, delete_rows: bool, reason: str) -> dict[str, Any]:
+        if importlib.util.find_spec(ERASURE_MODULE) is None:
+            self._api_only("erase")
+        erasure = importlib.import_module(ERASURE_MODULE)
+        result = erasure.erase_subject(
+            column, value, actor=self.principal, delete_rows=delete_rows, reason=reason
+        )
+        return result.to_dict()

@@ -38,6 +38,7 @@ CREDENTIALS_ENV = "DATA_MESH_CREDENTIALS_FILE"
 CHUNK = 1 << 20
 TIMEOUT = (10.0, 120.0)  # (connect, read) seconds
 DOWNLOAD_TIMEOUT = (10.0, 600.0)  # the api-server spools a whole version before it answers
+NO_ROUTE = ("Not Found", "Method Not Allowed")  # FastAPI's details when no route matches
 
 
 class ApiError(Exception):
@@ -248,6 +249,12 @@ class ApiClient:
         if answer.status_code == 404 and kind is None and product is not None:
             # no route matched (e.g. a product id with a slash): the product does not exist
             raise ApiError(404, f"unknown data product {product!r}", "unknown_product")
+        if answer.status_code in (404, 405) and kind is None and detail in NO_ROUTE:
+            # FastAPI's own answer: this api-server's plugin has no such endpoint (yet)
+            what = f"the api-server has no {method} /data-mesh/api{path.split('?')[0]}"
+            raise ApiError(
+                answer.status_code, f"{what}: its data-mesh plugin is older than this CLI", "no_route"
+            )
         raise ApiError(answer.status_code, detail, kind)
 
     def _json(self, answer: requests.Response) -> Any:
@@ -261,8 +268,8 @@ class ApiClient:
         query = {k: v for k, v in params.items() if v is not None}
         return self._json(self._send("GET", path, product, params=query))
 
-    def post(self, path: str, body: dict[str, Any], **params: Any) -> Any:
-        return self._json(self._send("POST", path, None, json=body, params=params))
+    def post(self, path: str, body: dict[str, Any], *, product: str | None = None, **params: Any) -> Any:
+        return self._json(self._send("POST", path, product, json=body, params=params))
 
     def stream(
         self,
