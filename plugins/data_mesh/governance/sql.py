@@ -12,14 +12,17 @@ Products are tables named by their product id, the domain being the schema:
 What a query may do, and how it is held to it:
 
 * one statement, starting with SELECT, WITH or FROM (no PRAGMA, SET, ATTACH, COPY, INSTALL, ...);
-* only the products it names are loaded, each through the governed reader (`read_table`) with only
-  the columns the query reads: the columns come from DuckDB's own plan of the query over empty
-  tables of the contract's schema, so the access event lists exactly them. `SELECT *` means every
-  column the principal may read; naming a column it may not read is refused (403, recorded) by the
-  same `decide` as every other read path. An unknown product is a 404 naming it;
-* the query runs on a fresh in-memory connection holding nothing but those Arrow tables, with
-  `enable_external_access = false` and the configuration locked before the user's SQL: no file,
-  network, extension or database outside the connection;
+* no table function but `range`, `generate_series` and `unnest`, wherever it is written: nothing that
+  reads files, tables or databases by name (`read_parquet`, `glob`, `query_table`, ...) (`sql_plan`);
+* only the products it names are read, each through the governed reader with only the columns the
+  query reads: the columns come from DuckDB's own plan of the query over empty tables of the
+  contract's schema, so the access event lists exactly them. `SELECT *` means every column the
+  principal may read; naming a column it may not read is refused (403, recorded) by the same `decide`
+  as every other read path, before any product is read. An unknown product is a 404 naming it;
+* the query runs on a locked in-memory DuckDB database holding nothing but one view per product
+  (`sql_views`): over the version's Parquet files (the only files it may read) or over the Arrow
+  table of the governed read when restricted columns are re-identified; external access disabled and
+  the configuration locked before the user's SQL: no other file, network, extension or database;
 * a timer interrupts the query at `timeout_s`; `limit`/`offset` page the rows outside the query.
 
 Bad SQL raises `SqlError` (a ValueError: HTTP 400) with DuckDB's message.
@@ -39,17 +42,17 @@ from typing import TYPE_CHECKING, Any
 from data_mesh.contract import registry
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.governance.access import AccessPath, Principal, active_grants, decide
+from data_mesh.governance.sql_duckdb import watchdog
 from data_mesh.governance.sql_plan import (
-    LOCKDOWN,
     ProductRef,
     Shape,
     SqlError,
     SqlTimeout,
     columns_used,
     product_refs,
-    quote,
     single_select,
 )
+from data_mesh.governance.sql_views import execution, governed_source
 
 if TYPE_CHECKING:
     import duckdb
@@ -122,8 +125,6 @@ def run_sql(
     purpose: str | None = None,
 ) -> SqlResult:
     """Run one SELECT over the products it names, as `principal`; see the module docstring."""
-    import duckdb
-
     started = time.monotonic()
     _check_paging(limit, offset, timeout_s)
     statement = single_select(sql)
@@ -131,16 +132,22 @@ def run_sql(
     specs = {ref: registry.get_product(ref.product_id) for ref in refs}  # unknown -> 404 naming it
     grants = {ref: active_grants(spec, principal) for ref, spec in specs.items()}
     shapes = columns_used(statement, principal, specs, grants)
-    _refuse_first_denied(principal, specs, grants, shapes, path, purpose or _purpose(sql))
-    con = duckdb.connect(":memory:")
-    try:
-        reads = _load(con, principal, specs, shapes, path, purpose or _purpose(sql))
-        for setting in LOCKDOWN:
-            con.execute(setting)
+    purpose = purpose or _purpose(sql)
+    _refuse_first_denied(principal, specs, grants, shapes, path, purpose)
+    sources = [governed_source(r, spec, shapes[r], principal, path, purpose) for r, spec in specs.items()]
+    with execution(sources) as con:
         remaining = timeout_s - (time.monotonic() - started)
         table, truncated = _execute(con, statement, limit, offset, max(remaining, 0.001), timeout_s)
-    finally:
-        con.close()
+    reads = [
+        ProductRead(
+            specs[s.ref].id,
+            s.version.version,
+            s.read,
+            s.version.rows if s.table is None else s.table.num_rows,
+            f"{s.ref.schema}.{s.ref.name}" if s.ref.schema else s.ref.name,
+        )
+        for s in sources
+    ]
     elapsed = (time.monotonic() - started) * 1000.0
     return SqlResult(table, truncated, tuple(reads), elapsed, limit, offset)
 
@@ -178,50 +185,6 @@ def _refuse_first_denied(
             raise AssertionError(f"the reader let a refused read of {ref.product_id} through")
 
 
-def _load(
-    con: duckdb.DuckDBPyConnection,
-    principal: Principal,
-    specs: dict[ProductRef, ProductSpec],
-    shapes: dict[ProductRef, Shape],
-    path: AccessPath,
-    purpose: str,
-) -> list[ProductRead]:
-    """Read each product (its used columns only) through the governed reader into a DuckDB view.
-
-    The view has every column the query binds; those it does not read are typed NULLs (never read:
-    DuckDB prunes them as it did in the plan), so only the used columns leave the product.
-    """
-    from data_mesh.governance.reader import read_table
-
-    reads = []
-    for i, (ref, spec) in enumerate(specs.items()):
-        shape = shapes[ref]
-        # count(*) reads no column: the first column of the table carries the rows
-        columns = list(shape.used or shape.columns[:1])
-        result = read_table(
-            ref.product_id,
-            principal,
-            purpose=purpose,
-            path=path,
-            version=ref.version,
-            as_of=ref.as_of,
-            columns=columns,
-        )
-        table = result.table.select(columns)
-        con.register(f"_product_{i}", table)
-        if ref.schema:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(ref.schema)}")
-        select = ", ".join(
-            quote(c) if c in columns else f"CAST(NULL AS {t}) AS {quote(c)}"
-            for c, t in zip(shape.columns, shape.types, strict=True)
-        )
-        con.execute(f"CREATE VIEW {ref.sql_name} AS SELECT {select} FROM _product_{i}")
-        version = result.version.version
-        shown = f"{ref.schema}.{ref.name}" if ref.schema else ref.name
-        reads.append(ProductRead(spec.id, version, tuple(columns), table.num_rows, shown))
-    return reads
-
-
 def _execute(
     con: duckdb.DuckDBPyConnection,
     statement: duckdb.Statement,
@@ -230,7 +193,7 @@ def _execute(
     seconds: float,
     timeout_s: float,
 ) -> tuple[pa.Table, bool]:
-    """Run the statement under a timer; keep rows offset .. offset+limit, and say if more follow."""
+    """Run the statement under the watchdog; keep rows offset .. offset+limit, and say if more follow."""
     import duckdb
     import pyarrow as pa
 
@@ -240,9 +203,7 @@ def _execute(
         fired.set()
         con.interrupt()
 
-    timer = threading.Timer(seconds, stop)
-    timer.daemon = True
-    timer.start()
+    alarm = watchdog.arm(seconds, stop)
     try:
         reader = con.execute(statement.query).to_arrow_reader(min(limit + 1, 10_000))
         batches, skip, keep = [], offset, limit + 1
@@ -263,7 +224,7 @@ def _execute(
             ) from None
         raise SqlError(str(error)) from None
     finally:
-        timer.cancel()
+        watchdog.disarm(alarm)
     return table.slice(0, limit), table.num_rows > limit
 
 

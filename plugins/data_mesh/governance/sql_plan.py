@@ -1,11 +1,19 @@
 """The SQL port's planning: which statement, which products, which of their columns a query reads.
 
 Nothing here reads a product: the statement is checked and parsed by DuckDB, and the columns come
-from DuckDB's plan of the query over empty tables of the contracts' schemas (see `governance.sql`).
+from DuckDB's plan of the query over empty tables of the contracts' schemas (see `governance.sql`),
+in a planning database kept per shape (`sql_duckdb`).
+
+The query may only name products and the table functions of `TABLE_FUNCTIONS`: a table function
+reading files, tables or databases by name (`read_parquet`, `glob`, `query_table`, ...) is refused
+before anything runs, wherever it is written (a subquery, a CTE, a join). The execution database can
+read the data files of the products a query names, so this check is what keeps a query to the
+views, and to the columns the access decision let through.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -15,21 +23,26 @@ from typing import TYPE_CHECKING, Any
 
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.governance.access import Principal, readable_columns
+from data_mesh.governance.sql_duckdb import Kept, close, cursor, lockdown, parser
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
     from data_mesh.metadata.store import AccessRequest
+
+__all__ = ["ProductRef", "Shape", "SqlError", "SqlTimeout", "columns_used", "product_refs"]
 
 MAX_SQL_CHARS = 100_000
 FIRST_WORDS = ("SELECT", "WITH", "FROM", "(")
 _VERSION = re.compile(r"^v(\d+)$", re.IGNORECASE)
-# Settings made before the lock: no extension is installed or loaded behind the query's back.
-LOCKDOWN = (
-    "SET autoinstall_known_extensions = false",
-    "SET autoload_known_extensions = false",
-    "SET enable_external_access = false",
-    "SET lock_configuration = true",
+# The only table functions a query may call: they make rows, they read nothing.
+TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+# Functions refused wherever they are called (scalar or table): they read files, tables, databases,
+# the environment, or run SQL of their own.
+_REFUSED = re.compile(
+    r"^(read_|parquet_|iceberg_|delta_|sqlite_|postgres_|mysql_|duckdb_|pragma_|json_execute_|glob$|"
+    r"sniff_csv$|query$|query_table$|getenv$|current_setting$|load_extension$|which_secret$)"
 )
 
 
@@ -83,14 +96,23 @@ def single_select(sql: str) -> duckdb.Statement:
 
 
 def product_refs(statement: duckdb.Statement) -> list[ProductRef]:
-    """The products a statement names, in the order written (each distinct name once)."""
-    import duckdb
+    """The products a statement names, in the order written (each distinct name once).
 
-    con = duckdb.connect(":memory:")
+    A call of a table function other than `TABLE_FUNCTIONS`, or of a refused function, is a SqlError
+    naming it. (The answer for a text is kept: it depends on nothing else.)
+    """
+    return list(_parsed.get(statement.query, lambda: tuple(_parse(statement.query))))
+
+
+_parsed: Kept[tuple[ProductRef, ...]] = Kept(512)  # query text -> the products it names
+
+
+def _parse(query: str) -> list[ProductRef]:
+    con = parser()
     try:
-        text = con.execute("SELECT json_serialize_sql($1)", [statement.query]).fetchone()
+        text = con.execute("SELECT json_serialize_sql($1)", [query]).fetchone()
     finally:
-        con.close()
+        close(con)
     tree = json.loads(text[0] if text else "{}")
     if tree.get("error"):
         raise SqlError(tree.get("error_message") or "the query cannot be parsed")
@@ -102,12 +124,48 @@ def product_refs(statement: duckdb.Statement) -> list[ProductRef]:
             ctes |= {entry.get("key", "") for entry in cte_map.get("map", [])}
         if node.get("type") == "BASE_TABLE":
             tables.append(node)
+        elif node.get("type") == "TABLE_FUNCTION":
+            _refuse_table_function(node)
+        elif node.get("class") == "FUNCTION":
+            _refuse_function(node)
     refs: dict[tuple[str, str], ProductRef] = {}
     for node in tables:
         ref = _ref(node, ctes)
         if ref is not None:
             refs.setdefault((ref.schema, ref.name), ref)
     return list(refs.values())
+
+
+_NOT_HERE = (
+    "reading files, tables or databases by name is disabled by configuration in the SQL port "
+    f"(table functions allowed: {', '.join(sorted(TABLE_FUNCTIONS))}); name the products instead"
+)
+
+
+@functools.cache
+def _system_views() -> frozenset[str]:
+    """DuckDB's catalog views a query could name unqualified (duckdb_views, sqlite_master, pg_settings)."""
+    con = parser()
+    try:
+        rows = con.execute("SELECT DISTINCT lower(view_name) FROM duckdb_views() WHERE internal").fetchall()
+    finally:
+        close(con)
+    return frozenset(r[0] for r in rows)
+
+
+def _refuse_table_function(node: dict[str, Any]) -> None:
+    function = node.get("function")
+    name = str(function.get("function_name", "")) if isinstance(function, dict) else ""
+    if name.lower() not in TABLE_FUNCTIONS:
+        raise SqlError(
+            f"the table function {name or '?'}() is not in the catalog of the SQL port: {_NOT_HERE}"
+        )
+
+
+def _refuse_function(node: dict[str, Any]) -> None:
+    name = str(node.get("function_name", ""))
+    if _REFUSED.match(name.lower()):
+        raise SqlError(f"the function {name}() is not in the catalog of the SQL port: {_NOT_HERE}")
 
 
 def _walk(node: Any) -> Iterator[dict[str, Any]]:
@@ -127,6 +185,8 @@ def _ref(node: dict[str, Any], ctes: set[str]) -> ProductRef | None:
 
         raise UnknownProductError(f"{catalog}.{schema}.{name}")
     if not schema and ("." not in name or name in ctes):
+        if name not in ctes and name.lower() in _system_views():
+            raise SqlError(f"{name} is DuckDB's own catalog, which the SQL port does not show: {_NOT_HERE}")
         return None  # a CTE, or a name DuckDB reports as missing
     text = f"{schema}.{name}" if schema else name
     product_id, at, when = text.partition("@")
@@ -187,49 +247,88 @@ def columns_used(
 _EXPLAIN = "EXPLAIN (FORMAT json) "
 
 
+@dataclass(frozen=True)
+class _Planner:
+    """A planning database: an empty table per product, named as the query names it."""
+
+    db: duckdb.DuckDBPyConnection
+    scans: dict[str, int]  # the name a scan of the plan gives a table -> the product's position
+    types: tuple[tuple[str, ...], ...]  # DuckDB types of each product's columns
+
+
+_planners: Kept[_Planner] = Kept(32)  # no data in them: a few MB each
+# (shape, query text) -> DuckDB types and columns used of each product: the plan depends on nothing else
+_plans: Kept[tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]] = Kept(512)
+
+
 def _plan_columns(
     statement: duckdb.Statement, specs: dict[ProductRef, ProductSpec], columns: dict[ProductRef, list[str]]
 ) -> dict[ProductRef, Shape]:
     import duckdb
+    import pyarrow as pa
 
     from data_mesh.storage.arrow import arrow_schema
 
+    schemas = []
+    for ref, spec in specs.items():
+        whole = arrow_schema(spec)
+        schemas.append(pa.schema([whole.field(c) for c in columns[ref] or [spec.column_names[0]]]))
+    key = tuple(
+        (ref.schema, ref.name, tuple((f.name, str(f.type)) for f in schema))
+        for ref, schema in zip(specs, schemas, strict=True)
+    )
+    try:
+        types, used = _plans.get(
+            (key, statement.query), lambda: _plan(key, list(specs), schemas, statement.query)
+        )
+    except duckdb.Error as error:
+        raise SqlError(_without_explain(str(error))) from None
+    return {
+        ref: Shape(tuple(schema.names), types[i], tuple(c for c in spec.column_names if c in used[i]))
+        for i, ((ref, spec), schema) in enumerate(zip(specs.items(), schemas, strict=True))
+    }
+
+
+def _plan(
+    key: tuple[Any, ...], refs: list[ProductRef], schemas: list[pa.Schema], query: str
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """EXPLAIN `query` in the planning database of `key`: each product's types and columns scanned."""
+    planner = _planners.get(key, lambda: _new_planner(refs, schemas))
+    con = cursor(planner.db)
+    try:
+        used: list[list[str]] = [[] for _ in refs]
+        for _, name, projected in _scans(con, query):
+            if (position := planner.scans.get(name)) is not None:
+                used[position] += [c for c in projected if c not in used[position]]
+    finally:
+        close(con)
+    return planner.types, tuple(tuple(u) for u in used)
+
+
+def _new_planner(refs: list[ProductRef], schemas: list[pa.Schema]) -> _Planner:
+    import duckdb
+
     con = duckdb.connect(":memory:")
     try:
-        scans: dict[str, ProductRef] = {}
-        types: dict[ProductRef, tuple[str, ...]] = {}
-        for i, (ref, spec) in enumerate(specs.items()):
-            wanted = columns[ref] or [spec.column_names[0]]
-            con.register(f"_empty_{i}", arrow_schema(spec).empty_table().select(wanted))
+        scans: dict[str, int] = {}
+        types = []
+        for i, (ref, schema) in enumerate(zip(refs, schemas, strict=True)):
+            con.register(f"_empty_{i}", schema.empty_table())
             if ref.schema:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(ref.schema)}")
             con.execute(f"CREATE TABLE {ref.sql_name} AS SELECT * FROM _empty_{i}")
             con.unregister(f"_empty_{i}")
-            types[ref] = tuple(str(t) for t in con.sql(f"FROM {ref.sql_name}").types)
+            types.append(tuple(str(t) for t in con.sql(f"FROM {ref.sql_name}").types))
             [(_, name)] = [s[:2] for s in _scans(con, f"SELECT * FROM {ref.sql_name}")]
-            scans[name] = ref
+            scans[name] = i
         # Only the optimizer that prunes unused columns runs: no scan is folded away or pushed down.
         optimizers = [r[0] for r in con.execute("SELECT name FROM duckdb_optimizers()").fetchall()]
         disabled = ",".join(o for o in optimizers if o != "unused_columns")
-        con.execute(f"SET disabled_optimizers = '{disabled}'")
-        for setting in LOCKDOWN:
-            con.execute(setting)
-        used: dict[ProductRef, list[str]] = {ref: [] for ref in specs}
-        for _, name, projected in _scans(con, statement.query):
-            if (scanned := scans.get(name)) is not None:
-                used[scanned] += [c for c in projected if c not in used[scanned]]
-    except duckdb.Error as error:
-        raise SqlError(_without_explain(str(error))) from None
-    finally:
+        lockdown(con, (), f"SET disabled_optimizers = '{disabled}'")
+    except BaseException:
         con.close()
-    return {
-        ref: Shape(
-            tuple(columns[ref] or [spec.column_names[0]]),
-            types[ref],
-            tuple(c for c in spec.column_names if c in used[ref]),
-        )
-        for ref, spec in specs.items()
-    }
+        raise
+    return _Planner(con, scans, tuple(types))
 
 
 def _without_explain(message: str) -> str:

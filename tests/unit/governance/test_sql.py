@@ -237,3 +237,168 @@ def test_product_names_as_written():
     refs = product_refs(statement)
     assert [(r.product_id, r.version) for r in refs] == [(ORDERS, None), (ORDERS, 3), (ADS, None)]
     assert refs[2].as_of == datetime(2026, 11, 20, 10, tzinfo=UTC)
+
+
+def data_files(product_id: str) -> list[str]:
+    """The local paths of the current version's Parquet files (what DuckDB could read directly)."""
+    from data_mesh.contract.registry import get_product
+    from data_mesh.storage.products import product_storage
+
+    store = product_storage(get_product(product_id))
+    return [url.removeprefix("file://") for url in store.data_files(store.version())]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "SELECT * FROM read_parquet('{file}')",
+        "SELECT customer_email FROM parquet_scan('{file}')",
+        "SELECT * FROM read_parquet(['{file}'], hive_partitioning = false)",
+        f"SELECT * FROM query_table('{ORDERS}')",
+        "SELECT * FROM query('SELECT 1')",
+        "SELECT * FROM glob('*')",
+        "SELECT * FROM read_text('/etc/passwd')",
+        "SELECT * FROM read_blob('{file}')",
+        "SELECT * FROM parquet_metadata('{file}')",
+        "SELECT * FROM sniff_csv('/etc/passwd')",
+        "SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT 1'))",
+        "WITH leak AS (SELECT customer_email FROM read_parquet('{file}')) SELECT * FROM leak",
+        f"SELECT region FROM {ORDERS} WHERE order_id IN (SELECT order_id FROM read_parquet('{{file}}'))",
+        f"SELECT * FROM {ORDERS} o, LATERAL (SELECT * FROM read_parquet('{{file}}') LIMIT 1)",
+        "SELECT (SELECT count(*) FROM (FROM glob('/etc/*')))",
+        "SELECT 1 UNION ALL SELECT count(*) FROM system.main.read_csv('/etc/passwd')",
+    ],
+)
+def test_no_table_function_reads_files_or_tables(published, tmp_path, template):
+    """The execution database may read the product's files: the query may not name them itself."""
+    sql = template.format(file=data_files(ORDERS)[0])
+    with pytest.raises(SqlError, match=r"the table function \w+\(\) is not in the catalog of the SQL port"):
+        run_sql(sql, ADMIN, path="api")
+    assert not events(published)  # refused before anything was read
+
+
+@pytest.mark.parametrize(
+    ("template", "error", "message"),
+    [
+        ("SELECT customer_email FROM '{file}'", UnknownProductError, "unknown data product"),
+        ("SELECT current_setting('allowed_paths')", SqlError, r"current_setting\(\) is not in the catalog"),
+        ("SELECT length(read_text('/etc/passwd'))", SqlError, r"read_text\(\) is not in the catalog"),
+        ("SELECT sql FROM duckdb_views", SqlError, "duckdb_views is DuckDB's own catalog"),
+        ("SELECT * FROM sqlite_master", SqlError, "sqlite_master is DuckDB's own catalog"),
+        ("SELECT * FROM pg_settings", SqlError, "pg_settings is DuckDB's own catalog"),
+    ],
+)
+def test_no_file_setting_or_catalog_by_name(published, template, error, message):
+    with pytest.raises(error, match=message):
+        run_sql(template.format(file=data_files(ORDERS)[0]), ADMIN, path="api")
+    assert not events(published)
+
+
+def test_allowed_table_functions_still_work(published):
+    sql = "SELECT sum(x) AS s FROM range(4) t(x), unnest([10]) u(y), generate_series(1, 1)"
+    assert run_sql(sql, VIEWER, path="api").rows == [[6]]
+
+
+@pytest.fixture
+def sources(monkeypatch):
+    """The sources each query's execution database was built from (its views)."""
+    from data_mesh.governance import sql, sql_views
+
+    seen: list[list[sql_views.Source]] = []
+    real = sql_views.execution
+
+    def spy(found):
+        seen.append(list(found))
+        return real(found)
+
+    monkeypatch.setattr(sql, "execution", spy)
+    return seen
+
+
+def test_the_views_read_the_version_files_and_only_them(published, sources):
+    from data_mesh.governance import sql_views
+
+    result = run_sql(f"SELECT region, count(*) FROM {ORDERS} GROUP BY 1", VIEWER, path="api")
+    assert sum(r[1] for r in result.rows) == 60
+    [[source]] = sources
+    assert source.table is None and list(source.files) == data_files(ORDERS)
+    assert source.read == ("region",)
+    with sql_views.execution([source]) as con:  # the kept database of that query
+        [(allowed,)] = con.execute("SELECT current_setting('allowed_paths')").fetchall()
+        assert allowed == data_files(ORDERS)
+        with pytest.raises(Exception, match="disabled by configuration"):
+            con.execute("SELECT * FROM read_text('/etc/hostname')")
+        with pytest.raises(Exception, match="configuration has been locked"):
+            con.execute("SET enable_external_access = true")
+        # the view has nothing but the column the query read: the others are typed NULLs
+        assert con.execute(f"SELECT count(order_id), count(region) FROM {ORDERS}").fetchall() == [(0, 60)]
+        assert "customer_email" not in [d[0] for d in con.execute(f"FROM {ORDERS}").description]
+
+
+def test_a_granted_restricted_column_is_reidentified_through_the_reader(published, sources):
+    result = run_sql(f"SELECT customer_email, region FROM {ORDERS} ORDER BY order_id", ADMIN, path="api")
+    assert result.rows[0][0] == "buyer0@example.com"
+    [[source]] = sources
+    assert source.table is not None and source.files == ()  # the vault's values, never the tokens
+    run_sql(f"SELECT region FROM {ORDERS}", ADMIN, path="api")  # the same admin, no restricted column
+    assert sources[1][0].table is None
+
+
+def test_a_version_with_delete_files_is_read_by_the_reader(published, sources, monkeypatch):
+    from dataclasses import replace
+
+    from data_mesh.storage.iceberg import IcebergProduct
+
+    real = IcebergProduct.version
+
+    def with_deletes(self, *args, **kwargs):
+        found = real(self, *args, **kwargs)
+        return replace(found, summary={**found.summary, "total-delete-files": "1"})
+
+    monkeypatch.setattr(IcebergProduct, "version", with_deletes)
+    result = run_sql(f"SELECT sum(amount) FROM {ORDERS}", VIEWER, path="api")
+    assert result.rows[0][0] == pytest.approx(sum(1.25 * (i + 1) for i in range(60)))
+    assert sources[0][0].table is not None
+
+
+def test_a_column_an_old_version_predates_is_a_typed_null(published, monkeypatch):
+    from dataclasses import replace
+
+    from data_mesh.contract import registry
+    from data_mesh.contract.spec import Column
+    from tests.unit.storage.test_products import ads_rows
+
+    real = registry.get_product
+    wider = replace(real(ADS), columns=(*real(ADS).columns, Column("note", "string")))
+    monkeypatch.setattr(registry, "get_product", lambda pid: wider if pid == ADS else real(pid))
+    publish(ADS, ads_rows("2026-11-02", 2, wider), "2026-11-02", "r2")
+    old = run_sql(f'SELECT count(*), count(note), max(note) FROM "{ADS}@v1"', ADMIN, path="api")
+    assert old.rows == [[5, 0, None]] and old.types[2] == "string"
+    new = run_sql(f"SELECT count(*), count(note) FROM {ADS}", ADMIN, path="api")  # two files, one older
+    assert new.rows == [[7, 2]]
+    [read] = new.products
+    assert read.columns == ("note",) and read.version == 2
+
+
+def test_concurrent_queries_share_the_kept_database(published):
+    from concurrent.futures import ThreadPoolExecutor
+
+    sql = f"SELECT region, count(*) AS n FROM {ORDERS} GROUP BY 1 ORDER BY 1"
+    expected = run_sql(sql, VIEWER, path="api").rows
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: run_sql(sql, VIEWER, path="api").rows, range(8)))
+    assert answers == [expected] * 8
+    assert len(events(published, product_id=ORDERS)) == 9  # one access event per query, each recorded
+
+
+def test_the_watchdog_fires_armed_callbacks_only():
+    import threading
+
+    from data_mesh.governance.sql_duckdb import watchdog
+
+    fired: list[str] = []
+    done = threading.Event()
+    late = watchdog.arm(0.05, lambda: fired.append("disarmed"))
+    watchdog.arm(0.1, lambda: (fired.append("armed"), done.set()))
+    watchdog.disarm(late)
+    assert done.wait(5) and fired == ["armed"]
