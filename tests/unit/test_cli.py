@@ -6,7 +6,6 @@ The API mode (the default) is tested in test_cli_api.py against the real plugin 
 from __future__ import annotations
 
 import getpass
-import importlib.util
 import json
 import os
 import subprocess
@@ -19,7 +18,6 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from data_mesh.cli.local import ERASURE_MODULE as LOCAL_ERASURE
 from data_mesh.contract.registry import get_product
 from data_mesh.metadata.store import (
     AccessEvent,
@@ -158,14 +156,6 @@ def test_governance_commands_are_the_apis(env, args):
     assert "not available in local admin mode: use the API" in out.stderr
 
 
-HAS_ERASURE = importlib.util.find_spec(LOCAL_ERASURE) is not None
-
-
-@pytest.mark.skipif(HAS_ERASURE, reason=f"{LOCAL_ERASURE} exists: test_local_admin_erases runs")
-def test_erase_without_the_erasure_module_is_the_apis(env):
-    out = cli(env, "erase", "--subject", "customer_email=buyer1@example.com", "--reason", "GDPR #1")
-    assert out.returncode == 2 and "erase is not available in local admin mode" in out.stderr, out.stderr
-    assert "buyer1@example.com" not in out.stdout + out.stderr
 
 
 def orders_rows(n: int) -> pa.Table:
@@ -311,7 +301,6 @@ def test_download_travels_in_time(download_env, tmp_path):
     assert bad.returncode != 0 and "is not an ISO date or time" in bad.stderr
 
 
-@pytest.mark.skipif(not HAS_ERASURE, reason=f"no {LOCAL_ERASURE} in this installation")
 def test_local_admin_erases_with_a_receipt(download_env):
     subject = ["--subject", "customer_email=buyer3@example.com", "--reason", "GDPR #9"]  # in v2 only
     out = cli(download_env, "erase", *subject)

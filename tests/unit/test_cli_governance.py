@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import subprocess
 from datetime import UTC, date, datetime
-from functools import cache
 
 import pytest
 
@@ -24,22 +23,6 @@ api, env = test_cli_api.api, test_cli_api.env  # orders v1 (3 rows) and v2 (4 ro
 EMAILS = [f"buyer{i}@example.com" for i in range(4)]
 READ_EMAILS = ("download", ORDERS, "--columns", "order_id,customer_email")
 
-
-@cache
-def routes() -> frozenset[str]:
-    from data_mesh.web.app import create_app
-
-    return frozenset(getattr(r, "path", "") for r in create_app().routes)
-
-
-def has_route(path: str) -> bool:
-    return path in routes()
-
-
-ERASURES = "/api/erasures"
-CORRECTIONS = "/api/products/{product_id}/corrections"
-needs_erasures = pytest.mark.skipif(not has_route(ERASURES), reason=f"the app has no {ERASURES} yet")
-needs_corrections = pytest.mark.skipif(not has_route(CORRECTIONS), reason=f"the app has no {CORRECTIONS} yet")
 
 
 @pytest.fixture
@@ -252,36 +235,6 @@ def test_requests_mine_are_the_tokens_users(api, env, viewer):
     assert all(int(line.split()[0]) != request for line in viewers)
 
 
-@pytest.mark.skipif(has_route(ERASURES), reason="the app has the erasure endpoint: test_erase runs")
-def test_erase_without_the_endpoint_says_so(api, env):
-    out = cli(
-        as_user(api, env, "admin"),
-        "erase",
-        "--subject",
-        "customer_email=buyer0@example.com",
-        "--reason",
-        "GDPR #1",
-    )
-    fails(out, 1, "the api-server has no POST /data-mesh/api/erasures")
-    assert "buyer0@example.com" not in out.stdout + out.stderr
-
-
-@pytest.mark.skipif(has_route(CORRECTIONS), reason="the app has the corrections endpoint: test_correct runs")
-def test_correct_without_the_endpoint_says_so(api, env, alice):
-    out = cli(
-        alice,
-        "correct",
-        ORDERS,
-        "--where",
-        "order_id=o-001",
-        "--set",
-        "status=returned",
-        "--reason",
-        "returned",
-    )
-    fails(out, 1, f"the api-server has no POST /data-mesh/api/products/{ORDERS}/corrections")
-
-
 def valid_orders(n: int, day: date):
     """Rows that pass the contract's suite (a correction validates its partition like a publication)."""
     import pyarrow as pa
@@ -305,7 +258,6 @@ def valid_orders(n: int, day: date):
     return pa.Table.from_pydict(rows, schema=arrow_schema(get_product(ORDERS)))
 
 
-@needs_corrections
 def test_correct(api, env, viewer, alice):
     from data_mesh.contract.registry import get_product
     from data_mesh.storage.products import product_storage
@@ -326,7 +278,6 @@ def test_correct(api, env, viewer, alice):
     fails(cli(alice, "correct", ORDERS, *unknown), 2, "salary")
 
 
-@needs_erasures
 def test_erase(api, env, viewer):
     admin = as_user(api, env, "admin")
     subject = ["--subject", "customer_email=buyer3@example.com", "--reason", "GDPR request #7"]
