@@ -164,8 +164,12 @@ class GovernanceStore:
                 from psycopg2.extras import execute_values
 
                 execute_values(cursor, insert.replace(f"({values})", "%s"), rows, page_size=CHUNK)
+                inserted = -1  # execute_values counts its last page only: read every token back
             else:
                 cursor.executemany(insert, rows)
+                inserted = cursor.rowcount  # summed over the rows; a digest already there counts 0
+        if inserted == len(rows):  # no other publisher got there first: every token is ours
+            return {r[0]: r[1] for r in rows}
         return self.tokens_for([r[0] for r in rows])
 
     def ciphertexts(self, tokens: Sequence[str]) -> dict[str, str]:
