@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-STOP_WITHIN = 15.0
+STOP_WITHIN = 25.0  # the launcher's STOP_TIMEOUT (20 s) and a margin for its own last steps
 READY = "The data mesh is running."
 
 
@@ -98,7 +98,7 @@ def _collect(launcher: subprocess.Popen, seen: dict[int, psutil.Process]) -> Non
         seen.setdefault(proc.pid, proc)
 
 
-def test_ctrl_c_stops_every_process_within_15s(tmp_path):
+def test_ctrl_c_stops_every_process_without_sigkill(tmp_path):
     launcher = _launch(tmp_path)
     lines: list[str] = []
     ready = threading.Event()
