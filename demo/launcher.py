@@ -17,7 +17,8 @@ what is still alive then is SIGKILLed, and the launcher says so. A second Ctrl-C
 It could take a minute: `airflow standalone` got SIGINT for its whole group, so every component
 was signalled twice; the LocalExecutor then waited for the running tasks to finish, standalone
 waited for every process holding its output pipe (task processes included), and the launcher
-SIGKILLed the group after 60 s. Now it takes 1-11 s (10 stops measured: 0.7 s, 5.1-5.6 s seven times, 10.2 s twice). Each Airflow process also spends seconds in the interpreter's last
+SIGKILLed the group after 60 s. Now it takes 1-11 s (10 stops measured: 0.7 s, 5.1-5.6 s seven
+times, 10.2 s twice). Each Airflow process also spends seconds in the interpreter's last
 garbage collections at exit, see `AIRFLOW_FAST_EXIT`.
 """
 

@@ -5,6 +5,7 @@ The public API, the only names domain code (``dags/``, ``domains/``) imports:
 * ``build_domain_dags(domain)``: one Airflow DAG per product contract of a domain (a DAG file's body);
 * ``TransformContext``: what a product's ``build(ctx)`` receives (fetched sources, governed inputs);
 * ``read_product(product_id, purpose=...)``: a governed, audited read of a product;
+* ``policy``, ``Violation``, ``PolicyContext``: a domain's own policies (``domains/<d>/policies.py``);
 * ``ProductSpec`` and the errors the platform raises.
 
 Names are resolved lazily (PEP 562), so ``import data_mesh`` costs nothing and every subpackage can
@@ -24,6 +25,9 @@ _EXPORTS = {
     "TransformContext": "data_mesh.pipeline.context",
     "read_product": "data_mesh.governance.reader",
     "ProductSpec": "data_mesh.contract.spec",
+    "policy": "data_mesh.contract.policies.base",
+    "PolicyContext": "data_mesh.contract.policies.base",
+    "Violation": "data_mesh.contract.policies.base",
     "DataMeshError": "data_mesh.exceptions",
     "ContractError": "data_mesh.exceptions",
     "ContractViolation": "data_mesh.exceptions",
@@ -41,6 +45,9 @@ __all__ = [
     "TransformContext",
     "read_product",
     "ProductSpec",
+    "policy",
+    "PolicyContext",
+    "Violation",
     "DataMeshError",
     "ContractError",
     "ContractViolation",
@@ -53,6 +60,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from data_mesh.contract.policies.base import PolicyContext, Violation, policy
     from data_mesh.contract.spec import ProductSpec
     from data_mesh.exceptions import (
         AccessDenied,

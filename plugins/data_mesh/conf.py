@@ -135,3 +135,14 @@ def task_retries() -> int:
 
 def task_retry_delay_seconds() -> int:
     return int(_env("DATA_MESH_TASK_RETRY_DELAY_SECONDS", "120"))
+
+
+def known_users() -> frozenset[str] | None:
+    """The user names an owner must be one of (the `owner-exists` policy), or None when unknown.
+
+    `DATA_MESH_KNOWN_USERS`, comma-separated: the company directory's user names (exported from the
+    identity provider behind Airflow's auth manager). Airflow's simple auth manager list is not used:
+    it holds who may log in to this deployment, not every owner of a product.
+    """
+    names = {item.strip() for item in _env("DATA_MESH_KNOWN_USERS", "").split(",")}
+    return frozenset(n for n in names if n) or None

@@ -22,6 +22,10 @@ Governance, as the token's user (see `data_mesh.cli.governance`):
     data-mesh erase --subject COLUMN=VALUE [--delete-rows] --reason R      # admins
     data-mesh correct <product> --where k=v [...] (--set k=v [...] | --delete) --reason R
 
+Governance as code, on this checkout's contracts (no api-server; exit 1 on a blocking finding):
+
+    data-mesh check [--domain D] [--format text|json]
+
 `access` without a product is still the access log (`access --product X`), with a note on stderr.
 
 A client of the plugin's API on Airflow's api-server (`--url`, else DATA_MESH_API_URL, else
@@ -124,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=30.0, help="seconds (at most 30 through the API)")
     p.add_argument("-o", "--output", default="-")
     governance.add_parsers(sub, url_option)
+    p = sub.add_parser("check", help="every policy on every contract of this checkout, per domain")
+    p.set_defaults(func=commands.cmd_check, auth=False, offline=True)
+    p.add_argument("--domain")
+    p.add_argument("--format", choices=("text", "json"), default="text")
     return parser
 
 
@@ -162,6 +170,8 @@ def _api_error(error: ApiError) -> tuple[int, str]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if getattr(args, "offline", False):  # reads this checkout's contracts, like `datacontract lint`
+        return args.func(args)
     if args.auth:
         if args.local_admin:
             raise ValueError(f"{args.command} is about the API; --local-admin does not apply")

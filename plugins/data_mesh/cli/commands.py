@@ -231,3 +231,19 @@ def cmd_sql(backend: Backend, args: argparse.Namespace) -> int:
     more = next_page if result["truncated"] else None
     print(_summary(len(result["rows"]), result["products"], result["elapsed_ms"], more), file=sys.stderr)
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Every policy (global, the domain's own, waivers) on every contract; 1 when one blocks."""
+    from data_mesh.contract.policies.report import check_domains
+
+    report = check_domains(args.domain)
+    if not report.domains:
+        raise ValueError(
+            f"no contract found for domain {args.domain!r}" if args.domain else "no contract found"
+        )
+    if args.format == "json":
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        print(report.to_text())
+    return 1 if report.blocking else 0

@@ -8,6 +8,7 @@ the `readers` role. Every problem is a `ContractError` naming the file and the f
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from data_mesh.contract.spec import (
     ProductSpec,
     RoleGrant,
     Sla,
+    Waiver,
 )
 from data_mesh.exceptions import ContractError
 
@@ -101,7 +103,36 @@ def _to_spec(path: Path, raw: dict[str, Any]) -> ProductSpec:
         inputs=tuple(custom.get("inputs") or ()),
         transform=str(custom.get("transform") or ""),
         doc_md=render_markdown(raw),
+        waivers=_waivers(path, custom.get("policyWaivers")),
     )
+
+
+def _waivers(path: Path, raw: Any) -> tuple[Waiver, ...]:
+    """`customProperties.policyWaivers`: [{policy, reason, approvedBy, expires: YYYY-MM-DD}, ...]."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ContractError(str(path), "customProperties.policyWaivers", "a list of waivers")
+    waivers = []
+    for index, item in enumerate(raw):
+        where = f"customProperties.policyWaivers[{index}]"
+        if not isinstance(item, dict):
+            raise ContractError(str(path), where, "a mapping with policy, reason, approvedBy and expires")
+        missing = [
+            k for k in ("policy", "reason", "approvedBy", "expires") if not str(item.get(k) or "").strip()
+        ]
+        if missing:
+            raise ContractError(str(path), where, f"a waiver needs {', '.join(missing)}")
+        expires = item["expires"]
+        if not isinstance(expires, date):
+            try:
+                expires = date.fromisoformat(str(expires))
+            except ValueError:
+                raise ContractError(
+                    str(path), f"{where}.expires", f"{expires!r} is not a date (YYYY-MM-DD)"
+                ) from None
+        waivers.append(Waiver(str(item["policy"]), str(item["reason"]), str(item["approvedBy"]), expires))
+    return tuple(waivers)
 
 
 def _column(path: Path, index: int, prop: dict[str, Any]) -> Column:

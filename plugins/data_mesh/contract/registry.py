@@ -7,16 +7,20 @@ builder and the policies need: all products valid, or a `ContractError` naming t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from data_mesh import conf
 from data_mesh.contract.odcs import CONTRACT_SUFFIX, load_contract
 from data_mesh.contract.policies import check_mesh, check_product
+from data_mesh.contract.policies.local import POLICY_FILE
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import ContractError, UnknownProductError
 
-_cache: dict[Path, tuple[float, ProductSpec]] = {}
+log = logging.getLogger(__name__)
+_cache: dict[Path, tuple[tuple[float, float, int], ProductSpec]] = {}
 
 
 def contract_files(domain: str | None = None, folder: Path | None = None) -> list[Path]:
@@ -27,16 +31,28 @@ def contract_files(domain: str | None = None, folder: Path | None = None) -> lis
 
 def load_product(path: Path) -> ProductSpec:
     """One contract, validated against ODCS and the global policies."""
-    mtime = path.stat().st_mtime
+    local = path.parent / POLICY_FILE
+    # The domain's policies and the date (a waiver expires) decide too, not only the contract.
+    mtime = (
+        path.stat().st_mtime,
+        local.stat().st_mtime if local.is_file() else 0.0,
+        date.today().toordinal(),
+    )
     cached = _cache.get(path)
     if cached and cached[0] == mtime:
         return cached[1]
     spec = load_contract(path)
-    violations = check_product(spec, conf.expectations_folder())
-    if violations:
-        field, reason = violations[0]
-        more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
-        raise ContractError(str(path), field, f"policy violated: {reason}{more}")
+    findings = check_product(spec)
+    blocking = [f for f in findings if f.blocking]
+    if blocking:
+        first = blocking[0]
+        more = f" (and {len(blocking) - 1} more: `data-mesh check`)" if len(blocking) > 1 else ""
+        raise ContractError(str(path), first.field, f"policy {first.policy} violated: {first.message}{more}")
+    for finding in findings:
+        if finding.status == "violated":
+            log.warning(
+                "%s: %s: policy %s (warning): %s", path, finding.field, finding.policy, finding.message
+            )
     expected_domain = path.parent.name
     if spec.domain != expected_domain:
         raise ContractError(str(path), "domain", f"{spec.domain!r} is declared in folder {expected_domain!r}")

@@ -6,6 +6,7 @@ Everything here is cheap to import (no pandas, pyarrow or GX): DAG files build f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from typing import Literal
 
@@ -137,6 +138,19 @@ class Access:
 
 
 @dataclass(frozen=True)
+class Waiver:
+    """An approved exception to one policy (`customProperties.policyWaivers`), until `expires`."""
+
+    policy: str
+    reason: str
+    approved_by: str
+    expires: date
+
+    def expired(self, today: date) -> bool:
+        return today > self.expires
+
+
+@dataclass(frozen=True)
 class ProductSpec:
     """Everything the platform needs to build, validate, publish and describe one data product."""
 
@@ -160,6 +174,7 @@ class ProductSpec:
     inputs: tuple[str, ...] = ()  # upstream product ids this product is built from
     transform: str = ""  # "module:function" in the domain package
     doc_md: str = ""  # the contract rendered as Markdown for the DAG docs
+    waivers: tuple[Waiver, ...] = ()
 
     @property
     def id(self) -> str:
