@@ -165,6 +165,24 @@ def get_quality(product_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 1
     }
 
 
+@router.get("/products/{product_id}/policies", summary="Every policy's finding on the product's contract")
+def get_policies(product_id: str) -> dict[str, Any]:
+    from data_mesh.contract.policies import check_product, policies_for
+
+    spec = registry.get_product(product_id)  # a blocking finding is a 422 naming the policy
+    findings = check_product(spec)
+    return {
+        "product_id": spec.id,
+        "policies": [
+            {"id": p.id, "severity": p.severity, "scope": p.scope, "description": p.description}
+            for p in policies_for(spec.domain)
+        ],
+        "findings": [f.to_dict() for f in findings],
+        "waived": sum(1 for f in findings if f.status == "waived"),
+        "warnings": sum(1 for f in findings if f.status == "violated" and f.severity == "warning"),
+    }
+
+
 @router.get("/products/{product_id}/openlineage", summary="The product's OpenLineage RunEvents")
 def get_openlineage(product_id: str) -> dict[str, Any]:
     from data_mesh.metadata.openlineage import product_events
