@@ -81,6 +81,27 @@ def test_reidentify_returns_the_values_and_an_erased_token_stays_a_token(stores)
     assert back == ["keep@x.io", tokens[1]]
 
 
+def test_an_entry_altered_or_written_under_another_key_stays_a_token(stores):
+    from data_mesh.governance.vault import new_keys
+
+    vault = Vault()
+    tokens = vault.tokens(["kept@x.io", "altered@x.io"])
+    other = new_keys()
+    foreign = Vault(VaultKeys(other["password"], other["hmac_secret"]), stores)
+    [foreign_token] = foreign.tokens(["foreign@x.io"])
+    with stores.engine.begin() as conn:  # flip one character of one stored ciphertext
+        old = conn.execute(sa.text("SELECT ciphertext FROM vault_entries WHERE token = :t"), {"t": tokens[1]})
+        text = old.scalar_one()
+        altered = text[:10] + ("A" if text[10] != "A" else "B") + text[11:]
+        conn.execute(
+            sa.text("UPDATE vault_entries SET ciphertext = :c WHERE token = :t"), {"c": altered, "t": tokens[1]}
+        )
+    table = pa.table({"email": [*tokens, foreign_token]})
+    back = vault.reidentify(table, ["email"]).column("email").to_pylist()
+    assert back == ["kept@x.io", tokens[1], foreign_token]
+    assert vault.values([tokens[0]]) == {tokens[0]: "kept@x.io"}
+
+
 def test_the_keys_never_show_and_a_missing_connection_is_named(monkeypatch):
     keys = vault_keys()
     assert VAULT_KEYS["password"] not in repr(keys) and VAULT_KEYS["hmac_secret"] not in repr(keys)
