@@ -94,7 +94,8 @@ def test_an_entry_altered_or_written_under_another_key_stays_a_token(stores):
         text = old.scalar_one()
         altered = text[:10] + ("A" if text[10] != "A" else "B") + text[11:]
         conn.execute(
-            sa.text("UPDATE vault_entries SET ciphertext = :c WHERE token = :t"), {"c": altered, "t": tokens[1]}
+            sa.text("UPDATE vault_entries SET ciphertext = :c WHERE token = :t"),
+            {"c": altered, "t": tokens[1]},
         )
     table = pa.table({"email": [*tokens, foreign_token]})
     back = vault.reidentify(table, ["email"]).column("email").to_pylist()
