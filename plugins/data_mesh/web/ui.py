@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from data_mesh.contract import registry
 from data_mesh.contract.partition import partition_end
+from data_mesh.contract.policies import check_product, policies_for
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import AccessDenied, ContractError, UnknownProductError, VersionNotFound
 from data_mesh.governance.access import Principal, active_grants, readable_columns
@@ -320,6 +321,8 @@ def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLRes
         charts_json=fmt.json_script(charts),
         dag_url=f"/dags/{quote(spec.dag_id, safe='')}",
         table_snippets=_table_snippets(spec),
+        policies=policies_for(spec.domain),
+        findings=check_product(spec),
     )
 
 

@@ -199,6 +199,41 @@ def test_product_page_sections(published):
     assert 'class="restricted"' in page  # the PII column is highlighted in the schema
 
 
+def test_product_page_shows_each_policy_and_a_waived_finding(stores, tmp_path, monkeypatch):
+    import shutil
+    from datetime import date, timedelta
+    from pathlib import Path
+
+    import yaml
+
+    domains = tmp_path / "domains"
+    shutil.copytree(Path(__file__).resolve().parents[3] / "domains", domains)
+    contract = domains / "sales" / "customer_orders.odcs.yaml"
+    raw = yaml.safe_load(contract.read_text())
+    raw["support"] = []
+    waiver = {
+        "policy": "global.support-channel",
+        "reason": "the new support desk opens in January",
+        "approvedBy": "governance-board",
+        "expires": (date.today() + timedelta(days=30)).isoformat(),
+    }
+    raw["customProperties"].append({"property": "policyWaivers", "value": [waiver]})
+    contract.write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.setenv("DATA_MESH_DOMAINS_FOLDER", str(domains))
+    page = client_as("viewer").get("/ui/products/sales.customer_orders").text
+    table = re.search(r'<table[^>]*id="policy-results".*?</table>', page, re.S).group(0)
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("</thead>", 1)[1], re.S)
+    cells = [
+        [re.sub(r"<[^>]+>", " ", c).split() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)]
+        for r in rows
+    ]
+    results = {policy[0]: result[0] for result, policy, _severity, _scope, *_ in cells}
+    assert sum(1 for row in cells if row[3] == ["sales"]) == 2
+    assert len(results) == 12 and results["global.support-channel"] == "waived"
+    assert all(results[p] == "passed" for p in results if p != "global.support-channel")
+    assert "governance-board" in page
+
+
 def test_chart_data_is_embedded_safely(published):
     import json
 
