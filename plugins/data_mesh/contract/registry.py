@@ -29,6 +29,11 @@ def contract_files(domain: str | None = None, folder: Path | None = None) -> lis
     return sorted(root.glob(pattern))
 
 
+def product_id_of(path: Path) -> str:
+    """The product id a contract file stands for, read from its place (even when it is invalid)."""
+    return f"{path.parent.name}.{path.name.removesuffix(CONTRACT_SUFFIX)}"
+
+
 def load_product(path: Path) -> ProductSpec:
     """One contract, validated against ODCS and the global policies."""
     local = path.parent / POLICY_FILE
@@ -87,7 +92,7 @@ def load_mesh() -> Mesh:
         try:
             spec = load_product(path)
         except ContractError as err:
-            errors[f"{path.parent.name}.{path.name.removesuffix(CONTRACT_SUFFIX)}"] = err
+            errors[product_id_of(path)] = err
         else:
             products[spec.id] = spec
     for product_id, field_name, reason in check_mesh(products):

@@ -30,13 +30,17 @@ by index, 0.14 s by a scan of the whole table, which is used when the keys are a
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hmac
 import logging
 import os
 import secrets
+from binascii import a2b_base64
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
+
+from cryptography.exceptions import InvalidTag
 
 from data_mesh import conf
 
@@ -91,41 +95,29 @@ class VaultKeys:
             + base64.urlsafe_b64encode(nonce + self._aead.encrypt(nonce, value.encode(), _AAD)).decode()
         )
 
-    def decrypt_many(self, ciphertexts: dict[str, str]) -> dict[str, str]:
-        """key -> value for each ciphertext this key decrypts (the others are left out).
-
-        The same work as `decrypt` per value with the per-call overhead taken out of the loop
-        (bytes.translate + binascii instead of `urlsafe_b64decode`): 200k values in about a third
-        of the time.
-        """
-        from binascii import Error as DecodeError
-        from binascii import a2b_base64
-
-        from cryptography.exceptions import InvalidTag
-
-        decrypt, skip, table = self._aead.decrypt, len(CIPHER_PREFIX), _FROM_URLSAFE
-        clear = {}
-        for key, ciphertext in ciphertexts.items():
-            if not ciphertext.startswith(CIPHER_PREFIX):
-                continue
-            try:
-                raw = a2b_base64(ciphertext.encode()[skip:].translate(table))
-                clear[key] = decrypt(raw[:12], raw[12:], _AAD).decode()
-            except (InvalidTag, DecodeError, ValueError):
-                continue
-        return clear
-
     def decrypt(self, ciphertext: str) -> str:
-        """The value; `InvalidCiphertext` if it was not written under this key (or was altered)."""
-        from cryptography.exceptions import InvalidTag
+        """The value; `InvalidCiphertext` if it was not written under this key (or was altered).
 
+        bytes.translate + binascii rather than `urlsafe_b64decode`: its per-call overhead was most of
+        the cost of re-identifying 200k values (3.3 s -> 1.9 s with the vault scan).
+        """
         if not ciphertext.startswith(CIPHER_PREFIX):
             raise InvalidCiphertext("not a vault ciphertext")
-        raw = base64.urlsafe_b64decode(ciphertext[len(CIPHER_PREFIX) :].encode())
         try:
+            raw = a2b_base64(ciphertext.encode()[len(CIPHER_PREFIX) :].translate(_FROM_URLSAFE))
             return self._aead.decrypt(raw[:12], raw[12:], _AAD).decode()
         except InvalidTag:
             raise InvalidCiphertext("written under another key, or altered") from None
+        except ValueError:  # binascii.Error: not base64 at all
+            raise InvalidCiphertext("not a vault ciphertext") from None
+
+    def decrypt_many(self, ciphertexts: dict[str, str]) -> dict[str, str]:
+        """key -> value for each ciphertext this key decrypts (the others are left out)."""
+        clear = {}
+        for key, ciphertext in ciphertexts.items():
+            with contextlib.suppress(InvalidCiphertext):
+                clear[key] = self.decrypt(ciphertext)
+        return clear
 
 
 def _connection(conn_id: str) -> Any:

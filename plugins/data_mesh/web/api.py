@@ -173,10 +173,7 @@ def get_policies(product_id: str) -> dict[str, Any]:
     findings = check_product(spec)
     return {
         "product_id": spec.id,
-        "policies": [
-            {"id": p.id, "severity": p.severity, "scope": p.scope, "description": p.description}
-            for p in policies_for(spec.domain)
-        ],
+        "policies": [p.to_dict() for p in policies_for(spec.domain)],
         "findings": [f.to_dict() for f in findings],
         "waived": sum(1 for f in findings if f.status == "waived"),
         "warnings": sum(1 for f in findings if f.status == "violated" and f.severity == "warning"),

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from airflow.api_fastapi.core_api.security import GetUserDep, get_user
@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from data_mesh.contract import registry
 from data_mesh.contract.partition import partition_end
-from data_mesh.contract.policies import check_product, policies_for
+from data_mesh.contract.policies import Finding, check_product, policies_for
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import AccessDenied, ContractError, UnknownProductError, VersionNotFound
 from data_mesh.governance.access import Principal, active_grants, readable_columns
@@ -321,9 +321,30 @@ def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLRes
         charts_json=fmt.json_script(charts),
         dag_url=f"/dags/{quote(spec.dag_id, safe='')}",
         table_snippets=_table_snippets(spec),
-        policies=policies_for(spec.domain),
-        findings=check_product(spec),
+        policy_rows=_policy_rows(spec),
     )
+
+
+class PolicyRow(NamedTuple):
+    id: str
+    description: str
+    severity: str
+    scope: str
+    findings: list[Finding]
+
+
+def _policy_rows(spec: ProductSpec) -> list[PolicyRow]:
+    """Each policy applied with its findings; then findings of no applied policy (an expired waiver)."""
+    findings = check_product(spec)
+    applied = policies_for(spec.domain)
+    rows = [
+        PolicyRow(p.id, p.description, p.severity, p.scope, [f for f in findings if f.policy == p.id])
+        for p in applied
+    ]
+    ids = {p.id for p in applied}
+    return rows + [
+        PolicyRow(f.policy, "", f.severity, "global", [f]) for f in findings if f.policy not in ids
+    ]
 
 
 def _table_snippets(spec: ProductSpec) -> list[Any]:

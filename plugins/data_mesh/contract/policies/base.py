@@ -52,18 +52,24 @@ class Policy:
     description: str
     severity: Severity
     check: Check
-    scope: str = "global"  # "global" or the domain that declared it
+    scope: str = "global"  # "global", or the domain whose policies file declared it (`local.py`)
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "severity": self.severity,
+            "scope": self.scope,
+            "description": self.description,
+        }
 
 
-def policy(
-    policy_id: str, description: str, severity: Severity = "error", *, scope: str = "global"
-) -> Callable[[Check], Policy]:
+def policy(policy_id: str, description: str, severity: Severity = "error") -> Callable[[Check], Policy]:
     """Decorator: a check function becomes a `Policy` (a module-level name the loaders collect)."""
     if severity not in ("error", "warning"):
         raise ValueError(f"policy {policy_id}: severity is 'error' or 'warning', not {severity!r}")
 
     def make(check: Check) -> Policy:
-        return Policy(policy_id, description, severity, check, scope)
+        return Policy(policy_id, description, severity, check)
 
     return make
 

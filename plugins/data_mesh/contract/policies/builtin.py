@@ -82,7 +82,7 @@ def owner_exists(spec: ProductSpec, ctx: PolicyContext) -> Iterator[Violation]:
         yield Violation("team.members", f"the owner {spec.owner!r} is not a member of the team")
     elif ctx.known_users is not None and spec.owner not in ctx.known_users:
         yield Violation(
-            "team.members", f"the owner {spec.owner!r} is not a user of this platform (Airflow's users)"
+            "team.members", f"the owner {spec.owner!r} is not a known user (DATA_MESH_KNOWN_USERS)"
         )
 
 

@@ -8,13 +8,12 @@ that is not valid ODCS is reported as that product's `contract.valid` error; the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from data_mesh import conf
-from data_mesh.contract.odcs import CONTRACT_SUFFIX, load_contract
+from data_mesh.contract.odcs import load_contract
 from data_mesh.contract.policies import check_mesh, check_product, default_context, policies_for
 from data_mesh.contract.policies.base import Finding
+from data_mesh.contract.registry import contract_files, product_id_of
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import ContractError
 
@@ -76,32 +75,24 @@ class PolicyReport:
         return "\n".join(lines)
 
 
-def _product_id(path: Path) -> str:
-    return f"{path.parent.name}.{path.name.removesuffix(CONTRACT_SUFFIX)}"
-
-
-def check_domains(domain: str | None = None, folder: Path | None = None) -> PolicyReport:
+def check_domains(domain: str | None = None) -> PolicyReport:
     """The report for one domain, or for every domain of the mesh (then cross-product rules too)."""
-    root = folder or conf.domains_folder()
-    pattern = f"{domain}/*{CONTRACT_SUFFIX}" if domain else f"*/*{CONTRACT_SUFFIX}"
     ctx = default_context()
     domains: dict[str, DomainReport] = {}
     policies: dict[str, list[dict[str, str]]] = {}
     specs: dict[str, ProductSpec] = {}
-    for path in sorted(root.glob(pattern)):
+    for path in contract_files(domain):
         name = path.parent.name
         report = domains.setdefault(name, DomainReport(name))
         try:
-            applied = policies_for(name)
-            policies[name] = [
-                {"id": p.id, "severity": p.severity, "scope": p.scope, "description": p.description}
-                for p in applied
-            ]
+            applied = policies.setdefault(name, [])  # none when the domain's policies file fails
+            if not applied:
+                applied.extend(p.to_dict() for p in policies_for(name))
             spec = load_contract(path)
         except ContractError as error:
-            policies.setdefault(name, [])
-            report.products[_product_id(path)] = [
-                Finding("contract.valid", "error", _product_id(path), str(path), error.field, error.reason)
+            product_id = product_id_of(path)
+            report.products[product_id] = [
+                Finding("contract.valid", "error", product_id, str(path), error.field, error.reason)
             ]
             continue
         specs[spec.id] = spec
