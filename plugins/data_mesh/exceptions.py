@@ -32,6 +32,16 @@ class AccessDenied(DataMeshError, PermissionError):
         super().__init__(f"{principal} may not read {product_id}: {reason}")
 
 
+class ProductRetired(DataMeshError, LookupError):
+    """A read of a retired product (HTTP 410): it names the successor to read instead, if any."""
+
+    def __init__(self, product_id: str, successor: str | None, since: str | None = None) -> None:
+        self.product_id, self.successor, self.since = product_id, successor, since
+        when = f" since {since}" if since else ""
+        instead = f": read its successor {successor}" if successor else ": it has no successor"
+        super().__init__(f"{product_id} is retired{when}{instead}")
+
+
 class RequestNotFound(DataMeshError, LookupError):
     """No access request with that id (HTTP 404)."""
 

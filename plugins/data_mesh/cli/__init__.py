@@ -41,7 +41,7 @@ with path "cli" (see `data_mesh.cli.local`).
 
 Exit codes: 0 ok, 1 other error, 2 unknown product or bad arguments (HTTP 400, 404, 409, 422), 3 access
 denied (403), 4 version not found, 5 not logged in or the token expired (run `data-mesh login`), 6 the
-api-server is not reachable.
+api-server is not reachable, 7 the product is retired (the message names its successor).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from data_mesh.exceptions import (
     AccessDenied,
     ContractError,
     NotAllowed,
+    ProductRetired,
     UnknownProductError,
     VersionNotFound,
 )
@@ -164,6 +165,8 @@ def _api_error(error: ApiError) -> tuple[int, str]:
     if error.status == 404:
         version = error.kind == "version_not_found" or (error.kind is None and "version" in error.detail)
         return (4 if version else 2), error.detail
+    if error.status == 410:
+        return 7, error.detail
     if error.status in (400, 409, 422):
         return 2, error.detail
     return 1, f"the api-server answered {error.status}: {error.detail}"
@@ -191,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         message, code = f"access denied: {error}", 3
     except VersionNotFound as error:
         message, code = str(error), 4
+    except ProductRetired as error:
+        message, code = str(error), 7
     except (ValueError, ContractError) as error:
         message, code = str(error), 2
     except LoginFailed as error:

@@ -27,6 +27,7 @@ Decision = Literal["approve", "deny", "revoke"]
 class Downloaded:
     version: int
     rows: int
+    warning: str | None = None  # a deprecated product's notice (the CLI prints it on stderr)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class SqlFile:
     truncated: bool
     products: list[dict[str, Any]]  # [{"id", "version"}]
     elapsed_ms: float | None
+    warnings: tuple[str, ...] = ()
 
 
 class Backend(Protocol):
@@ -152,7 +154,11 @@ class ApiBackend:
         params = {k: v for k, v in params.items() if v is not None}
         path = f"/products/{product_path(product_id)}/download"
         got = self.client.stream("GET", path, open_sink, product_id, params={**params, "format": fmt})
-        return Downloaded(int(got.headers["x-data-mesh-version"]), int(got.headers["x-data-mesh-rows"]))
+        return Downloaded(
+            int(got.headers["x-data-mesh-version"]),
+            int(got.headers["x-data-mesh-rows"]),
+            got.headers.get("x-data-mesh-warning"),
+        )
 
     def _query(self, query: str, limit: int, offset: int, timeout: float) -> dict[str, Any]:
         return {"sql": query, "limit": limit, "offset": offset, "timeout_s": timeout}
@@ -175,6 +181,7 @@ class ApiBackend:
             truncated=got.headers.get("x-data-mesh-truncated") == "true",
             products=products,
             elapsed_ms=float(elapsed) if elapsed else None,
+            warnings=tuple(w for w in got.headers.get("x-data-mesh-warning", "").split(" | ") if w),
         )
 
     # ---- governance ------------------------------------------------------------------------

@@ -198,6 +198,8 @@ def cmd_download(backend: Backend, args: argparse.Namespace) -> int:
         columns=args.columns,
         fmt=args.format,
     )
+    if got.warning:
+        print(f"data-mesh: warning: {got.warning}", file=sys.stderr)
     if args.output != "-":
         print(f"{args.product} v{got.version}: {got.rows} rows -> {args.output}")
     return 0
@@ -216,6 +218,7 @@ def cmd_sql(backend: Backend, args: argparse.Namespace) -> int:
     if args.format in ("csv", "parquet"):
         got = backend.sql_file(args.query, lambda: binary_output(args.output), fmt=args.format, **paging)
         more = next_page if got.truncated else None
+        _warn(got.warnings)
         print(_summary(got.rows, got.products, got.elapsed_ms, more), file=sys.stderr)
         return 0
     result = backend.sql(args.query, **paging)
@@ -229,8 +232,14 @@ def cmd_sql(backend: Backend, args: argparse.Namespace) -> int:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(text + "\n")
     more = next_page if result["truncated"] else None
+    _warn(result.get("warnings") or ())
     print(_summary(len(result["rows"]), result["products"], result["elapsed_ms"], more), file=sys.stderr)
     return 0
+
+
+def _warn(warnings: Any) -> None:
+    for warning in warnings:
+        print(f"data-mesh: warning: {warning}", file=sys.stderr)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

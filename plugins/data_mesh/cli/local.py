@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from data_mesh.cli.backends import Decision, Downloaded, OpenSink, SqlFile
 from data_mesh.contract import registry
+from data_mesh.governance import lifecycle
 
 if TYPE_CHECKING:
     from data_mesh.governance.access import Principal
@@ -55,12 +56,12 @@ class LocalBackend:
     def products(self, search: str | None, domain: str | None) -> list[dict[str, Any]]:
         from data_mesh.metadata.catalog import product_summaries
 
-        return product_summaries(search, domain)
+        return product_summaries(search, domain, principal=self.principal)
 
     def product(self, product_id: str) -> dict[str, Any]:
         from data_mesh.metadata.catalog import product_detail
 
-        return product_detail(product_id)
+        return product_detail(product_id, principal=self.principal)
 
     def versions(self, product_id: str, limit: int) -> list[dict[str, Any]]:
         spec = registry.get_product(product_id)
@@ -110,7 +111,7 @@ class LocalBackend:
         )
         with open_sink() as sink:
             rows = write_batches(schema, batches, fmt, sink)
-        return Downloaded(resolved.version, rows)
+        return Downloaded(resolved.version, rows, lifecycle.notice(registry.get_product(product_id)))
 
     def _run(self, query: str, limit: int, offset: int, timeout: float) -> Any:
         from data_mesh.governance.sql import run_sql
@@ -129,7 +130,7 @@ class LocalBackend:
         with open_sink() as sink:
             rows = write_batches(result.table.schema, result.table.to_batches(), fmt, sink)
         products = [{"id": p.id, "version": p.version} for p in result.products]
-        return SqlFile(rows, result.truncated, products, result.elapsed_ms)
+        return SqlFile(rows, result.truncated, products, result.elapsed_ms, result.warnings)
 
     # ---- governance: the API's, except erasure ---------------------------------------------
 

@@ -104,6 +104,7 @@ def _to_spec(path: Path, raw: dict[str, Any]) -> ProductSpec:
         transform=str(custom.get("transform") or ""),
         doc_md=render_markdown(raw),
         waivers=_waivers(path, custom.get("policyWaivers")),
+        successor=str(custom.get("successor") or ""),
     )
 
 
@@ -123,14 +124,8 @@ def _waivers(path: Path, raw: Any) -> tuple[Waiver, ...]:
         ]
         if missing:
             raise ContractError(str(path), where, f"a waiver needs {', '.join(missing)}")
-        expires = item["expires"]
-        if not isinstance(expires, date):
-            try:
-                expires = date.fromisoformat(str(expires))
-            except ValueError:
-                raise ContractError(
-                    str(path), f"{where}.expires", f"{expires!r} is not a date (YYYY-MM-DD)"
-                ) from None
+        expires = _date(path, f"{where}.expires", item["expires"])
+        assert expires is not None  # checked non-empty above
         waivers.append(Waiver(str(item["policy"]), str(item["reason"]), str(item["approvedBy"]), expires))
     return tuple(waivers)
 
@@ -198,7 +193,20 @@ def _sla(path: Path, props: list[dict[str, Any]] | None) -> Sla:
         latency_hours=latency_hours,
         retention_versions=int(value) if value is not None and not in_days else None,
         retention_days=float(value) if in_days and value is not None else None,
+        end_of_life=_date(path, "slaProperties.endOfLife", (by_name.get("endOfLife") or {}).get("value")),
     )
+
+
+def _date(path: Path, where: str, value: Any) -> date | None:
+    """An ISO date (YAML may already have parsed it), or None when absent."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ContractError(str(path), where, f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _access(path: Path, roles: list[dict[str, Any]] | None) -> Access:

@@ -76,6 +76,7 @@ class Sla:
     latency_hours: float | None = None  # how old the newest partition may be before it is stale
     retention_versions: int | None = None  # retention in versions (contract unit: versions)
     retention_days: float | None = None  # or in days (contract unit: days)
+    end_of_life: date | None = None  # slaProperties endOfLife: served (deprecated) until then, then retired
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ class ProductSpec:
     transform: str = ""  # "module:function" in the domain package
     doc_md: str = ""  # the contract rendered as Markdown for the DAG docs
     waivers: tuple[Waiver, ...] = ()
+    successor: str = ""  # customProperties.successor: the product id that replaces this one
 
     @property
     def id(self) -> str:

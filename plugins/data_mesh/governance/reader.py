@@ -2,7 +2,9 @@
 
 Every read checks the access decision for the principal and the columns it asks for (with the
 principal's active grants, read at that moment: a revocation takes effect on the next read),
-resolves a version of the product's Iceberg table, re-identifies the restricted columns it was
+applies the product's lifecycle (`governance.lifecycle`: a hidden draft is unknown, a retired
+product is refused naming its successor, a deprecated one warns), resolves a version of the product's
+Iceberg table, re-identifies the restricted columns it was
 granted (the table itself only holds vault tokens), and records an access event (allowed or denied,
 naming the grants it used) in the metadata store.
 
@@ -22,7 +24,8 @@ from typing import TYPE_CHECKING
 from data_mesh.contract import registry
 from data_mesh.contract.partition import PartitionWindow
 from data_mesh.contract.spec import ProductSpec
-from data_mesh.exceptions import AccessDenied
+from data_mesh.exceptions import AccessDenied, ProductRetired
+from data_mesh.governance import lifecycle
 from data_mesh.governance.access import AccessPath, Decision, Principal, active_grants, decide
 from data_mesh.storage.products import ProductStorage, ProductVersion, product_storage
 
@@ -98,6 +101,11 @@ def _authorize(
     table again.
     """
     spec = registry.get_product(product_id)
+    try:  # a hidden draft is an unknown product; a deprecated one warns (in the task log too)
+        lifecycle.check_read(spec, principal)
+    except ProductRetired as retired:
+        _record(product_id, principal, None, (), 0, purpose, path, Decision(False, str(retired)))
+        raise
     unknown = [c for c in columns or [] if c not in spec.column_names]
     if unknown:
         raise ValueError(f"{product_id} has no column(s) {unknown}; it has {list(spec.column_names)}")

@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from data_mesh.contract import registry
 from data_mesh.contract.spec import ProductSpec
+from data_mesh.exceptions import ProductRetired
+from data_mesh.governance import lifecycle
 from data_mesh.governance.access import AccessPath, Principal, active_grants, decide
 from data_mesh.governance.sql_duckdb import watchdog
 from data_mesh.governance.sql_plan import (
@@ -84,6 +86,7 @@ class SqlResult:
     elapsed_ms: float
     limit: int
     offset: int
+    warnings: tuple[str, ...] = ()  # a deprecated product's notice, once per product read
 
     @property
     def columns(self) -> list[str]:
@@ -111,6 +114,7 @@ class SqlResult:
                 for p in self.products
             ],
             "elapsed_ms": round(self.elapsed_ms, 1),
+            "warnings": list(self.warnings),
         }
 
 
@@ -130,6 +134,7 @@ def run_sql(
     statement = single_select(sql)
     refs = product_refs(statement)
     specs = {ref: registry.get_product(ref.product_id) for ref in refs}  # unknown -> 404 naming it
+    warnings = _lifecycle(specs, principal, path)
     grants = {ref: active_grants(spec, principal) for ref, spec in specs.items()}
     shapes = columns_used(statement, principal, specs, grants)
     purpose = purpose or _purpose(sql)
@@ -149,7 +154,26 @@ def run_sql(
         for s in sources
     ]
     elapsed = (time.monotonic() - started) * 1000.0
-    return SqlResult(table, truncated, tuple(reads), elapsed, limit, offset)
+    return SqlResult(table, truncated, tuple(reads), elapsed, limit, offset, warnings)
+
+
+def _lifecycle(
+    specs: dict[ProductRef, ProductSpec], principal: Principal, path: AccessPath
+) -> tuple[str, ...]:
+    """Before the query is planned: a hidden draft is unknown (404), a retired product is refused by
+    the reader (recorded, 410 naming the successor); the deprecation notices of the others."""
+    from data_mesh.governance.reader import read_table
+
+    warnings: dict[str, None] = {}
+    for ref, spec in specs.items():
+        try:
+            notice = lifecycle.check_read(spec, principal)
+        except ProductRetired:
+            read_table(ref.product_id, principal, purpose="SQL", path=path)  # records the refusal, raises
+            raise
+        if notice:
+            warnings[notice] = None
+    return tuple(warnings)
 
 
 def _purpose(sql: str) -> str:

@@ -13,6 +13,8 @@ from data_mesh.contract import registry
 from data_mesh.contract.partition import partition_end
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import ContractError
+from data_mesh.governance import lifecycle
+from data_mesh.governance.access import Principal
 from data_mesh.metadata.health import product_status
 
 
@@ -34,11 +36,16 @@ def _matches(spec: ProductSpec, term: str) -> bool:
 
 
 def product_summaries(
-    search: str | None = None, domain: str | None = None, mesh: registry.Mesh | None = None
+    search: str | None = None,
+    domain: str | None = None,
+    mesh: registry.Mesh | None = None,
+    *,
+    principal: Principal,
 ) -> list[dict[str, Any]]:
-    """Catalog lines: every product of the contracts, with its latest publication and its health."""
+    """Catalog lines: every product of the contracts `principal` may see (a draft: its owners and
+    admins), with its latest publication, its lifecycle state and its health."""
     mesh = mesh or registry.load_mesh()
-    specs = mesh.products
+    specs = {i: s for i, s in mesh.products.items() if lifecycle.visible(s, principal)}
     latest = {s.id: s for s in metadata_store().list_products(ids=specs)}
     term = (search or "").strip().casefold()
     lines = [
@@ -60,6 +67,8 @@ def product_summaries(
                 "owner": spec.owner,
                 "description": spec.description,
                 "contract_status": spec.status,
+                "lifecycle": lifecycle.state(spec),
+                "successor": spec.successor or None,
                 "contract_version": spec.version,
                 "tags": list(spec.tags),
                 "sla": {"frequency": spec.sla.frequency, "latency_hours": spec.sla.latency_hours},
@@ -96,8 +105,9 @@ def _invalid_line(product_id: str, error: ContractError) -> dict[str, Any]:
     }
 
 
-def product_detail(product_id: str) -> dict[str, Any]:
-    spec = registry.get_product(product_id)
+def product_detail(product_id: str, *, principal: Principal) -> dict[str, Any]:
+    """Everything about one product `principal` may see (a hidden draft is an unknown product)."""
+    spec = lifecycle.require_visible(registry.get_product(product_id), principal)
     store = metadata_store()
     publication = store.get_publication(spec.id)
     validations = store.quality_history(spec.id, limit=1)
@@ -123,6 +133,7 @@ def product_detail(product_id: str) -> dict[str, Any]:
         "contract_id": spec.contract_id,
         "contract_version": spec.version,
         "contract_status": spec.status,
+        "lifecycle": _lifecycle(spec, store),
         "contract": contract,
         "sla": {
             "frequency": spec.sla.frequency,
@@ -156,11 +167,25 @@ def product_detail(product_id: str) -> dict[str, Any]:
     }
 
 
+def _lifecycle(spec: ProductSpec, store: Any) -> dict[str, Any]:
+    """The lifecycle state, its warning and successor, and who still consumes the product."""
+    return {
+        "state": lifecycle.state(spec),
+        "successor": spec.successor or None,
+        "end_of_life": spec.sla.end_of_life.isoformat() if spec.sla.end_of_life else None,
+        "notice": lifecycle.notice(spec),
+        "consumers": [
+            {"kind": c.kind, "name": c.name, "reads": c.reads, "last_at": iso(c.last_at)}
+            for c in lifecycle.consumers(spec, registry.load_mesh().products, store)
+        ],
+    }
+
+
 def _status(
     spec: ProductSpec, newest: str | None, published_at: datetime | None, validated: bool | None
 ) -> str:
     return product_status(
-        spec.status,
+        lifecycle.state(spec),
         spec.sla.latency_hours,
         published=published_at is not None,
         newest_partition_end=partition_end(spec.partitioning.granularity, newest) if newest else None,

@@ -1,7 +1,8 @@
 """A product's health, in one word, shared by the API, the UI and the CLI.
 
     invalid contract the contract breaks ODCS or a global policy (the catalog shows the error)
-    deprecated       the contract's status is deprecated or retired
+    retired          retired (contract status, or a deprecated product past its endOfLife): not published
+    deprecated       deprecated: still published and served, readers are warned
     never published  no version has been published yet
     failing          the latest validation failed (the served version is older than the latest run)
     stale            the newest data partition ended longer ago than the contract's latency SLA
@@ -17,11 +18,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-Status = Literal["fresh", "stale", "failing", "deprecated", "never published", "invalid contract"]
+Status = Literal["fresh", "stale", "failing", "deprecated", "retired", "never published", "invalid contract"]
 
 
 def product_status(
-    contract_status: str,
+    lifecycle_state: str,
     latency_hours: float | None,
     *,
     published: bool,
@@ -29,8 +30,11 @@ def product_status(
     latest_validation_success: bool | None,
     now: datetime | None = None,
 ) -> Status:
-    """The status of one product from its contract, its newest partition and its latest validation."""
-    if contract_status in ("deprecated", "retired"):
+    """The status of one product from its lifecycle state (`governance.lifecycle.state`), its newest
+    partition and its latest validation."""
+    if lifecycle_state == "retired":
+        return "retired"
+    if lifecycle_state == "deprecated":
         return "deprecated"
     if not published:
         return "never published"

@@ -17,6 +17,7 @@ from data_mesh import conf
 from data_mesh.contract import registry
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import ContractError
+from data_mesh.governance import lifecycle
 from data_mesh.governance.access import domain_decision
 from data_mesh.governance.identity import register_built_dag
 from data_mesh.storage.products import product_storage
@@ -40,6 +41,9 @@ def _inputs(spec: ProductSpec) -> list[ProductSpec]:
     upstreams = []
     for upstream_id in spec.inputs:
         upstream = registry.get_product(upstream_id)
+        problem = lifecycle.input_problem(upstream, spec.domain)
+        if problem:
+            raise ContractError(spec.contract_path, "customProperties.inputs", problem)
         decision = domain_decision(upstream, spec.domain)
         if not decision.allowed:  # only then is the metadata store asked for the domain's grants
             decision = domain_decision(upstream, spec.domain, grants=_domain_grants(upstream, spec.domain))
@@ -183,5 +187,10 @@ def _cleanup_task(spec: ProductSpec):
 
 
 def build_domain_dags(domain: str) -> dict[str, DAG]:
-    """Every product DAG of a domain, keyed by dag_id (a DAG file puts them in its globals)."""
-    return {spec.dag_id: build_product_dag(spec) for spec in registry.load_products(domain).values()}
+    """Every product DAG of a domain, keyed by dag_id (a DAG file puts them in its globals); a retired
+    product has none: it is no longer published, and reads of it fail naming its successor."""
+    return {
+        spec.dag_id: build_product_dag(spec)
+        for spec in registry.load_products(domain).values()
+        if lifecycle.state(spec) != "retired"
+    }

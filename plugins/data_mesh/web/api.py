@@ -8,7 +8,7 @@ CLI calls (its `X-Data-Mesh-Client: cli` header: a label of the path only, never
 No `from __future__ import annotations` here: FastAPI must resolve the Annotated dependencies.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from airflow.api_fastapi.core_api.security import GetUserDep
@@ -17,6 +17,9 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from data_mesh.contract import registry
+from data_mesh.contract.spec import ProductSpec
+from data_mesh.governance import lifecycle
+from data_mesh.governance.access import Principal
 from data_mesh.metadata.catalog import (
     iso,
     metadata_store,
@@ -36,6 +39,11 @@ ClientHeader = Annotated[
 ]
 
 
+def _spec(product_id: str, user: Any) -> ProductSpec:
+    """The product's contract; 404 when there is none, or when it is a draft hidden from `user`."""
+    return lifecycle.require_visible(registry.get_product(product_id), Principal.for_user(user))
+
+
 def _access_path(client: str | None) -> Literal["api", "cli"]:
     """The access path a read is recorded with; the principal always comes from the token."""
     return "cli" if (client or "").strip().lower() == "cli" else "api"
@@ -43,27 +51,29 @@ def _access_path(client: str | None) -> Literal["api", "cli"]:
 
 @router.get("/products", summary="The catalog: every data product with its health")
 def list_products(
+    user: GetUserDep,
     search: Annotated[str | None, Query(max_length=200, description="id, name, owner, tag or column")] = None,
     domain: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
-    products = product_summaries(search, domain)
+    products = product_summaries(search, domain, principal=Principal.for_user(user))
     return {"products": products, "total": len(products)}
 
 
 @router.get("/products/{product_id}", summary="A product's contract, latest publication and health")
-def get_product(product_id: str) -> dict[str, Any]:
-    return product_detail(product_id)
+def get_product(product_id: str, user: GetUserDep) -> dict[str, Any]:
+    return product_detail(product_id, principal=Principal.for_user(user))
 
 
 @router.get("/products/{product_id}/versions", summary="Published versions, newest first")
 def list_versions(
     product_id: str,
+    user: GetUserDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     from data_mesh.storage.products import product_storage
 
-    spec = registry.get_product(product_id)
+    spec = _spec(product_id, user)
     available = set(product_storage(spec).versions())
     items = [
         {**p.to_dict(), "available": p.version in available}
@@ -79,8 +89,10 @@ def list_versions(
 
 
 @router.get("/products/{product_id}/lineage", summary="Upstream and downstream lineage up to `depth` hops")
-def get_lineage(product_id: str, depth: Annotated[int, Query(ge=1, le=10)] = 1) -> dict[str, Any]:
-    spec = registry.get_product(product_id)
+def get_lineage(
+    product_id: str, user: GetUserDep, depth: Annotated[int, Query(ge=1, le=10)] = 1
+) -> dict[str, Any]:
+    spec = _spec(product_id, user)
     return {"product_id": spec.id, "depth": depth, **metadata_store().lineage(spec.id, depth=depth).to_dict()}
 
 
@@ -126,8 +138,10 @@ def _task_stats(runs: list) -> dict[str, dict[str, Any]]:
 
 
 @router.get("/products/{product_id}/metrics", summary="Task runs of its DAG and rows per publication")
-def get_metrics(product_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
-    spec = registry.get_product(product_id)
+def get_metrics(
+    product_id: str, user: GetUserDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> dict[str, Any]:
+    spec = _spec(product_id, user)
     store = metadata_store()
     runs = store.list_task_runs(dag_id=spec.dag_id, limit=limit)
     publications = list(reversed(store.list_publications(spec.id, limit=limit)))
@@ -151,8 +165,10 @@ def get_metrics(product_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 2
 
 
 @router.get("/products/{product_id}/quality", summary="Validation history (oldest first) and pass rate")
-def get_quality(product_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    spec = registry.get_product(product_id)
+def get_quality(
+    product_id: str, user: GetUserDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, Any]:
+    spec = _spec(product_id, user)
     history = metadata_store().quality_history(spec.id, limit=limit)
     passed = sum(1 for v in history if v.success)
     return {
@@ -166,10 +182,10 @@ def get_quality(product_id: str, limit: Annotated[int, Query(ge=1, le=1000)] = 1
 
 
 @router.get("/products/{product_id}/policies", summary="Every policy's finding on the product's contract")
-def get_policies(product_id: str) -> dict[str, Any]:
+def get_policies(product_id: str, user: GetUserDep) -> dict[str, Any]:
     from data_mesh.contract.policies import check_product, policies_for
 
-    spec = registry.get_product(product_id)  # a blocking finding is a 422 naming the policy
+    spec = _spec(product_id, user)  # a blocking finding is a 422 naming the policy
     findings = check_product(spec)
     return {
         "product_id": spec.id,
@@ -181,10 +197,10 @@ def get_policies(product_id: str) -> dict[str, Any]:
 
 
 @router.get("/products/{product_id}/openlineage", summary="The product's OpenLineage RunEvents")
-def get_openlineage(product_id: str) -> dict[str, Any]:
+def get_openlineage(product_id: str, user: GetUserDep) -> dict[str, Any]:
     from data_mesh.metadata.openlineage import product_events
 
-    spec = registry.get_product(product_id)
+    spec = _spec(product_id, user)
     events = product_events(spec.id, metadata_store())
     return {"product_id": spec.id, "events": events, "total": len(events)}
 
@@ -268,6 +284,7 @@ def _download(
             spool.close()
 
     filename = f"{product_id}-v{resolved.version}.{format}"
+    lifecycle_headers = _lifecycle_headers(registry.get_product(product_id))
     media = "text/csv" if format == "csv" else "application/vnd.apache.parquet"
     return StreamingResponse(
         chunks(),
@@ -277,8 +294,26 @@ def _download(
             "Content-Length": str(size),
             "X-Data-Mesh-Version": str(resolved.version),
             "X-Data-Mesh-Rows": str(rows),
+            **lifecycle_headers,
         },
     )
+
+
+def _lifecycle_headers(spec: ProductSpec) -> dict[str, str]:
+    """A deprecated product's answer says so: the warning, its end of life (RFC 8594 `Sunset`) and
+    its successor (RFC 5829 `successor-version` link)."""
+    from email.utils import format_datetime
+
+    warning = lifecycle.notice(spec)
+    if warning is None:
+        return {}
+    headers = {"X-Data-Mesh-Warning": warning}
+    if spec.sla.end_of_life:
+        end = datetime.combine(spec.sla.end_of_life, datetime.min.time(), tzinfo=UTC)
+        headers["Sunset"] = format_datetime(end, usegmt=True)
+    if spec.successor:
+        headers["Link"] = f'</data-mesh/api/products/{spec.successor}>; rel="successor-version"'
+    return headers
 
 
 class SqlQuery(BaseModel):
@@ -336,13 +371,14 @@ def run_sql_query(
             "X-Data-Mesh-Truncated": str(result.truncated).lower(),
             "X-Data-Mesh-Products": ",".join(f"{p.id}@v{p.version}" for p in result.products),
             "X-Data-Mesh-Elapsed-Ms": f"{result.elapsed_ms:.1f}",
+            **({"X-Data-Mesh-Warning": " | ".join(result.warnings)} if result.warnings else {}),
         },
     )
 
 
 @router.get("/products/{product_id}/table", summary="The product's Iceberg table; how other engines read it")
-def get_table(product_id: str) -> dict[str, Any]:
+def get_table(product_id: str, user: GetUserDep) -> dict[str, Any]:
     """Identifier, location, metadata file, latest snapshot; DuckDB, pyiceberg, Spark and Trino snippets."""
     from data_mesh.metadata.snippets import table_info
 
-    return table_info(registry.get_product(product_id))
+    return table_info(_spec(product_id, user))

@@ -24,6 +24,7 @@ from data_mesh.exceptions import (
     AccessDenied,
     ContractError,
     NotAllowed,
+    ProductRetired,
     RequestNotFound,
     UnknownProductError,
     VersionNotFound,
@@ -48,6 +49,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def version_not_found(_: Request, exc: Exception) -> JSONResponse:
         return _error(404, str(exc), "version_not_found")
 
+    async def retired(_: Request, exc: Exception) -> JSONResponse:
+        return _error(410, str(exc), "product_retired")
+
     async def access_denied(_: Request, exc: Exception) -> JSONResponse:
         return _error(403, str(exc), "access_denied")
 
@@ -69,6 +73,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(UnknownProductError, unknown_product)
     app.add_exception_handler(VersionNotFound, version_not_found)
+    app.add_exception_handler(ProductRetired, retired)
     app.add_exception_handler(AccessDenied, access_denied)
     app.add_exception_handler(NotAllowed, access_denied)
     app.add_exception_handler(RequestNotFound, unknown_product)

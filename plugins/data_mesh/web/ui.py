@@ -27,7 +27,14 @@ from data_mesh.contract import registry
 from data_mesh.contract.partition import partition_end
 from data_mesh.contract.policies import Finding, check_product, policies_for
 from data_mesh.contract.spec import ProductSpec
-from data_mesh.exceptions import AccessDenied, ContractError, UnknownProductError, VersionNotFound
+from data_mesh.exceptions import (
+    AccessDenied,
+    ContractError,
+    ProductRetired,
+    UnknownProductError,
+    VersionNotFound,
+)
+from data_mesh.governance import lifecycle
 from data_mesh.governance.access import Principal, active_grants, readable_columns
 from data_mesh.web import format as fmt
 from data_mesh.web.access_api import access_overview
@@ -75,7 +82,8 @@ def _store():
 
 
 _STATUS_REASON = {
-    "deprecated": "The contract is deprecated or retired.",
+    "deprecated": "The contract is deprecated: readers are warned; move to its successor.",
+    "retired": "Retired: no longer published, and reads fail naming its successor.",
     "never published": "No version has been published yet.",
     "failing": "The latest validation failed: consumers still get the previous version.",
     "stale": "The newest partition ended longer ago than the {sla} h latency SLA.",
@@ -98,9 +106,13 @@ def _search_text(spec: ProductSpec) -> str:
 
 
 def _product_rows(
-    search: str | None = None, domain: str | None = None, mesh: registry.Mesh | None = None
+    principal: Principal,
+    search: str | None = None,
+    domain: str | None = None,
+    mesh: registry.Mesh | None = None,
 ) -> list[dict[str, Any]]:
-    """Catalog lines (the same ones the JSON API serves) with each product's spec and health."""
+    """Catalog lines (the same ones the JSON API serves, so a draft only for its owners and admins)
+    with each product's spec and health."""
     from data_mesh.metadata.catalog import product_summaries
 
     mesh = mesh or registry.load_mesh()
@@ -114,7 +126,7 @@ def _product_rows(
             "health": _health(line),
             "search": _search_text(specs[line["id"]]) if line["id"] in specs else line["id"],
         }
-        for line in product_summaries(search=search, domain=domain, mesh=mesh)
+        for line in product_summaries(search=search, domain=domain, mesh=mesh, principal=principal)
     ]
 
 
@@ -217,7 +229,7 @@ def _sample(spec: ProductSpec, user: Any) -> Sample:
             window=window,
             columns=columns,
         )
-    except (AccessDenied, VersionNotFound) as err:
+    except (AccessDenied, VersionNotFound, ProductRetired) as err:
         return Sample(list(spec.column_names), [], masked, message=str(err))
     records = result.table.slice(0, SAMPLE_ROWS).to_pylist()
     rows = [[MASK if c in masked else _cell(r.get(c)) for c in spec.column_names] for r in records]
@@ -260,7 +272,8 @@ def ui_root(request: Request) -> RedirectResponse:
 def catalog_page(request: Request, user: GetUserDep, q: str = "") -> HTMLResponse:
     """Every product of the mesh, grouped by domain, with its status; `q` filters."""
     mesh = registry.load_mesh()
-    rows = _product_rows(search=q, mesh=mesh)
+    principal = Principal.for_user(user)
+    rows = _product_rows(principal, search=q, mesh=mesh)
     domains: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         domains.setdefault(row["domain"], []).append(row)
@@ -271,7 +284,7 @@ def catalog_page(request: Request, user: GetUserDep, q: str = "") -> HTMLRespons
         title="Data products",
         q=q,
         domains=dict(sorted(domains.items())),
-        total=len(mesh.products) + len(mesh.errors),
+        total=sum(lifecycle.visible(s, principal) for s in mesh.products.values()) + len(mesh.errors),
         shown=len(rows),
     )
 
@@ -279,7 +292,7 @@ def catalog_page(request: Request, user: GetUserDep, q: str = "") -> HTMLRespons
 @router.get("/ui/domains/{domain}", response_class=HTMLResponse, include_in_schema=False)
 def domain_page(request: Request, user: GetUserDep, domain: str) -> HTMLResponse:
     """One domain's products and their health."""
-    rows = _product_rows(domain=domain) if _DOMAIN.match(domain) else []
+    rows = _product_rows(Principal.for_user(user), domain=domain) if _DOMAIN.match(domain) else []
     if not rows:
         return _not_found(request, user, "domain", domain)
     return _render(request, user, "domain.html", title=f"Domain {domain}", domain=domain, rows=rows)
@@ -288,8 +301,9 @@ def domain_page(request: Request, user: GetUserDep, domain: str) -> HTMLResponse
 @router.get("/ui/products/{product_id:path}", response_class=HTMLResponse, include_in_schema=False)
 def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLResponse:
     """Everything about one product: contract, schema, versions, quality, freshness, lineage, usage."""
+    principal = Principal.for_user(user)
     try:
-        spec = registry.get_product(product_id)
+        spec = lifecycle.require_visible(registry.get_product(product_id), principal)
     except UnknownProductError:
         return _not_found(request, user, "data product", product_id)
     except ContractError as error:
@@ -308,7 +322,10 @@ def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLRes
         "product.html",
         title=spec.id,
         spec=spec,
-        health=next(r["health"] for r in _product_rows(domain=spec.domain) if r["id"] == spec.id),
+        health=next(r["health"] for r in _product_rows(principal, domain=spec.domain) if r["id"] == spec.id),
+        lifecycle_state=lifecycle.state(spec),
+        lifecycle_notice=lifecycle.notice(spec),
+        consumers=lifecycle.consumers(spec, registry.load_mesh().products, store),
         contract_html=fmt.highlight_yaml(Path(spec.contract_path).read_text(encoding="utf-8")),
         versions=_versions(spec, {p.version: p for p in publications}),
         history=history,

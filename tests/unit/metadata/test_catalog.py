@@ -9,10 +9,12 @@ import pytest
 
 from data_mesh.contract import registry
 from data_mesh.exceptions import ContractError
+from data_mesh.governance.access import Principal
 from data_mesh.metadata.catalog import product_detail, product_summaries
 from tests.unit.web.test_ui import client_as
 
 REPO = Path(__file__).resolve().parents[3]
+ANALYST = Principal("carol.analyst", "user", roles=frozenset({"viewer"}))
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def broken_mesh(tmp_path, monkeypatch):
 
 
 def test_the_broken_product_is_listed_with_its_error(broken_mesh):
-    lines = {line["id"]: line for line in product_summaries()}
+    lines = {line["id"]: line for line in product_summaries(principal=ANALYST)}
     assert set(lines) == {
         "hr.headcount", "marketing.ads_performance", "sales.customer_orders", "finance.monthly_revenue"
     }  # fmt: skip
@@ -43,9 +45,9 @@ def test_the_broken_product_is_listed_with_its_error(broken_mesh):
     assert "headcount.odcs.yaml" in broken["error"]
     assert broken["contract_path"].endswith("headcount.odcs.yaml")
     assert lines["sales.customer_orders"]["status"] == "never published"
-    assert product_detail("sales.customer_orders")["id"] == "sales.customer_orders"
+    assert product_detail("sales.customer_orders", principal=ANALYST)["id"] == "sales.customer_orders"
     with pytest.raises(ContractError, match="headcount"):
-        product_detail("hr.headcount")
+        product_detail("hr.headcount", principal=ANALYST)
 
 
 def test_the_ui_shows_it_and_every_other_page_works(broken_mesh):

@@ -1,8 +1,10 @@
-"""Policies across products: every input exists, and a consumer may read what it is built from."""
+"""Policies across products: every input exists, is neither retired nor another domain's draft, and
+its consumer may read it."""
 
 from __future__ import annotations
 
 from data_mesh.contract.spec import ProductSpec
+from data_mesh.governance import lifecycle
 from data_mesh.governance.access import domain_decision
 
 
@@ -13,6 +15,8 @@ def check_mesh(specs: dict[str, ProductSpec]) -> list[tuple[str, str, str]]:
         for upstream in spec.inputs:
             if upstream not in specs:
                 problems.append((spec.id, "customProperties.inputs", f"unknown input product {upstream!r}"))
+            elif problem := lifecycle.input_problem(specs[upstream], spec.domain):
+                problems.append((spec.id, "customProperties.inputs", problem))
             else:
                 decision = domain_decision(specs[upstream], spec.domain)
                 if not decision.allowed:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -45,8 +47,11 @@ def list_access_events(
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 
-def usage_by_consumer(conn: Connection, product_id: str) -> list[ConsumerUsage]:
-    """Allowed reads of a product per principal: (principal, reads, rows, last_at), most reads first."""
+def usage_by_consumer(
+    conn: Connection, product_id: str, since: datetime | None = None
+) -> list[ConsumerUsage]:
+    """Allowed reads of a product per principal: (principal, reads, rows, last_at), most reads first;
+    only the reads at or after `since` when it is given."""
     ae = m.access_events
     reads = sa.func.count().label("reads")
     query = (
@@ -57,6 +62,7 @@ def usage_by_consumer(conn: Connection, product_id: str) -> list[ConsumerUsage]:
             sa.func.max(ae.c.at).label("last_at"),
         )
         .where(ae.c.product_id == product_id, ae.c.allowed.is_(sa.true()))
+        .where(ae.c.at >= since if since is not None else sa.true())
         .group_by(ae.c.principal)
         .order_by(reads.desc(), ae.c.principal)
     )

@@ -30,6 +30,8 @@ from .records import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from data_mesh.contract.spec import ProductSpec
 
 
@@ -120,7 +122,7 @@ class MetadataStore:
             "version": spec.version,
             "description": spec.description,
             "tags": list(spec.tags),
-            "sla": dataclasses.asdict(spec.sla),
+            "sla": _sla(spec),
             "access": {
                 "readers": list(spec.access.readers),
                 "restricted_readers": list(spec.access.restricted_readers),
@@ -427,10 +429,16 @@ class MetadataStore:
         with self._read() as conn:
             return access_log.list_access_events(conn, product_id, principal, path, allowed, limit, offset)
 
-    def usage_by_consumer(self, product_id: str) -> list[ConsumerUsage]:
-        """Allowed reads of a product per principal, most reads first."""
+    def usage_by_consumer(self, product_id: str, since: datetime | None = None) -> list[ConsumerUsage]:
+        """Allowed reads of a product per principal (since `since`, if given), most reads first."""
         with self._read() as conn:
-            return access_log.usage_by_consumer(conn, product_id)
+            return access_log.usage_by_consumer(conn, product_id, since)
+
+
+def _sla(spec: ProductSpec) -> dict[str, Any]:
+    """The SLA as JSON (the end-of-life date as an ISO string)."""
+    end = spec.sla.end_of_life
+    return {**dataclasses.asdict(spec.sla), "end_of_life": end.isoformat() if end else None}
 
 
 __all__ = ["MetadataStore"]
