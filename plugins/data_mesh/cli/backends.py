@@ -54,6 +54,8 @@ class Backend(Protocol):
 
     def table(self, product_id: str) -> dict[str, Any]: ...
 
+    def odps(self, product_id: str) -> dict[str, Any]: ...
+
     def download(
         self,
         product_id: str,
@@ -137,6 +139,9 @@ class ApiBackend:
 
     def table(self, product_id: str) -> dict[str, Any]:
         return self.client.get(f"/products/{product_path(product_id)}/table", product_id)
+
+    def odps(self, product_id: str) -> dict[str, Any]:
+        return self.client.get(f"/products/{product_path(product_id)}/odps", product_id)
 
     def download(
         self,
