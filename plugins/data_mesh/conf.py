@@ -146,3 +146,20 @@ def known_users() -> frozenset[str] | None:
     """
     names = {item.strip() for item in _env("DATA_MESH_KNOWN_USERS", "").split(",")}
     return frozenset(n for n in names if n) or None
+
+
+def public_url() -> str:
+    """The api-server's URL as consumers reach it (`DATA_MESH_PUBLIC_URL`, default http://localhost:8080).
+
+    The base of every URL in a product's ODPS descriptor (ports, catalog page, API endpoints); an
+    http(s) URL with a host, without a trailing slash.
+    """
+    from urllib.parse import urlsplit
+
+    url = _env("DATA_MESH_PUBLIC_URL", "http://localhost:8080").rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"DATA_MESH_PUBLIC_URL must be an http(s) URL with a host, not {url!r}")
+    if parts.username or parts.password:
+        raise ValueError("DATA_MESH_PUBLIC_URL must not carry a user or password")
+    return url

@@ -300,3 +300,32 @@ def test_whoami_shows_the_expiry(api, env):
     assert out.returncode == 0 and "admin (role admin)" in out.stdout
     expired = datetime.now(UTC) - timedelta(seconds=120)
     assert f"expired {expired:%Y-%m-%d %H:%M}" in out.stdout
+
+
+def test_odps_prints_what_the_api_answers(api, env, tmp_path):
+    """`data-mesh odps` through the API and with --local-admin on the same stores: the API's text."""
+    from tests.unit.metadata.test_odps import problems
+
+    url = f"{api['url']}/data-mesh/api/products/{ORDERS}/odps"
+    auth = {"Authorization": f"Bearer {api['token']('viewer')}"}
+    served = {f: requests.get(url, headers=auth, params={"format": f}, timeout=60) for f in ("json", "yaml")}
+    assert served["json"].status_code == 200 and served["yaml"].status_code == 200
+    # this checkout's code in the subprocess (a venv shared between checkouts may point elsewhere)
+    repo = Path(__file__).resolve().parents[2]
+    env = {**env, "PYTHONPATH": os.pathsep.join([str(repo / "plugins"), str(repo)])}
+    viewer = as_user(api, env, "viewer")
+    as_json = cli(viewer, "odps", ORDERS)
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == served["json"].json() and problems(json.loads(as_json.stdout)) == []
+    as_yaml = cli(viewer, "odps", ORDERS, "--format", "yaml")
+    assert as_yaml.returncode == 0 and as_yaml.stdout == served["yaml"].text
+    out = tmp_path / "orders.odps.yaml"
+    written = cli(viewer, "odps", ORDERS, "--format", "yaml", "-o", str(out))
+    assert written.returncode == 0 and written.stdout == "" and out.read_text() == served["yaml"].text
+    local_env = {**env, "DATA_MESH_METADATA_URL": f"sqlite:///{api['folder'] / 'metadata.db'}",
+                 "DATA_MESH_STORAGE_ROOT": str(api["folder"] / "products")}
+    local = cli(local_env, "--local-admin", "odps", ORDERS, "--format", "yaml")
+    assert local.returncode == 0, local.stderr
+    assert local.stdout == served["yaml"].text and "latestVersion" in local.stdout  # v2 read from the store
+    unknown = cli(viewer, "odps", "sales.nothing")
+    assert unknown.returncode == 2 and "unknown data product 'sales.nothing'" in unknown.stderr

@@ -8,6 +8,7 @@
     data-mesh access-log [--product X] [--principal P] [--limit N]
     data-mesh openlineage <product>          # JSON lines, one RunEvent each
     data-mesh table <product>                # the Iceberg table and other engines' snippets
+    data-mesh odps <product> [--format json|yaml] [-o FILE]    # the ODPS v1.1.0 product descriptor
     data-mesh download <product> [--version N | --as-of T] [--columns a,b] [--format csv|parquet] [-o FILE]
     data-mesh sql "<SELECT ...>" [--format table|csv|json|parquet] [--limit N] [--offset N] [-o FILE]
 
@@ -121,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="-")
     p = command("table", commands.cmd_table, "the product's Iceberg table and how other engines read it")
     p.add_argument("product")
+    p = command("odps", commands.cmd_odps, "the product's ODPS v1.1.0 descriptor (ports, owner, contract)")
+    p.add_argument("product")
+    p.add_argument("--format", choices=("json", "yaml"), default="json")
+    p.add_argument("-o", "--output", default="-")
     p = command("sql", commands.cmd_sql, "run one SELECT over data products (governed reads)")
     p.add_argument("query", help='e.g. "SELECT region, sum(amount) FROM sales.customer_orders GROUP BY 1"')
     p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")

@@ -56,6 +56,8 @@ class Backend(Protocol):
 
     def table(self, product_id: str) -> dict[str, Any]: ...
 
+    def odps(self, product_id: str) -> dict[str, Any]: ...
+
     def download(
         self,
         product_id: str,
@@ -139,6 +141,9 @@ class ApiBackend:
 
     def table(self, product_id: str) -> dict[str, Any]:
         return self.client.get(f"/products/{product_path(product_id)}/table", product_id)
+
+    def odps(self, product_id: str) -> dict[str, Any]:
+        return self.client.get(f"/products/{product_path(product_id)}/odps", product_id)
 
     def download(
         self,

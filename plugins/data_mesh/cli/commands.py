@@ -176,6 +176,20 @@ def cmd_table(backend: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_odps(backend: Backend, args: argparse.Namespace) -> int:
+    """The product's ODPS descriptor, as JSON or YAML: the text `GET .../odps?format=` answers."""
+    from data_mesh.metadata.odps import render
+
+    text = render(backend.odps(args.product), args.format)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+        print(f"{args.product}: ODPS descriptor ({args.format}) -> {args.output}", file=sys.stderr)
+    return 0
+
+
 def _as_of(text: str | None) -> datetime | None:
     """An ISO time for time travel; naive means UTC."""
     if not text:

@@ -87,6 +87,11 @@ class LocalBackend:
 
         return table_info(registry.get_product(product_id))
 
+    def odps(self, product_id: str) -> dict[str, Any]:
+        from data_mesh.metadata.odps import product_descriptor
+
+        return product_descriptor(product_id).to_dict()
+
     def download(
         self,
         product_id: str,

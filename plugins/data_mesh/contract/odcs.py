@@ -104,6 +104,10 @@ def _to_spec(path: Path, raw: dict[str, Any]) -> ProductSpec:
         transform=str(custom.get("transform") or ""),
         doc_md=render_markdown(raw),
         waivers=_waivers(path, custom.get("policyWaivers")),
+        usage=(description.get("usage") or "").strip(),
+        limitations=(description.get("limitations") or "").strip(),
+        tenant=str(raw.get("tenant") or ""),
+        team_name=str((raw.get("team") or {}).get("name") or ""),
         successor=str(custom.get("successor") or ""),
     )
 

@@ -176,6 +176,10 @@ class ProductSpec:
     transform: str = ""  # "module:function" in the domain package
     doc_md: str = ""  # the contract rendered as Markdown for the DAG docs
     waivers: tuple[Waiver, ...] = ()
+    usage: str = ""  # description.usage of the contract
+    limitations: str = ""  # description.limitations
+    tenant: str = ""
+    team_name: str = ""  # team.name
     successor: str = ""  # customProperties.successor: the product id that replaces this one
 
     @property

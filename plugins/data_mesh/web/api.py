@@ -382,3 +382,18 @@ def get_table(product_id: str, user: GetUserDep) -> dict[str, Any]:
     from data_mesh.metadata.snippets import table_info
 
     return table_info(_spec(product_id, user))
+
+
+@router.get(
+    "/products/{product_id}/odps",
+    summary="The product's ODPS v1.1.0 descriptor: identity, input, output and management ports",
+    responses={200: {"content": {"application/yaml": {}}}, 404: {"description": "unknown product (named)"}},
+)
+def get_odps(product_id: str, user: GetUserDep, format: Literal["json", "yaml"] = "json") -> Any:
+    """Open Data Product Standard descriptor, built from the contract (never a source's credentials)."""
+    from data_mesh.metadata.odps import product_descriptor, render
+
+    document = product_descriptor(_spec(product_id, user).id).to_dict()
+    if format == "json":
+        return document
+    return Response(render(document, "yaml"), media_type="application/yaml")
