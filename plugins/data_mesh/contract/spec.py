@@ -14,6 +14,10 @@ LogicalType = Literal["string", "date", "timestamp", "number", "integer", "boole
 Classification = Literal["public", "internal", "confidential", "restricted"]
 Granularity = Literal["day", "month"]
 
+# What `data-mesh new-product` writes where a person must decide (a purpose, a column's description or
+# classification). A contract value that starts with it is reported by the policy `global.decided`.
+TODO_MARKER = "TODO"
+
 
 class Auth(StrEnum):
     """Where the Connection's secret goes in each request."""
@@ -175,6 +179,7 @@ class ProductSpec:
     transform: str = ""  # "module:function" in the domain package
     doc_md: str = ""  # the contract rendered as Markdown for the DAG docs
     waivers: tuple[Waiver, ...] = ()
+    todos: tuple[str, ...] = ()  # contract fields still holding the scaffolding's TODO_MARKER
 
     @property
     def id(self) -> str:
