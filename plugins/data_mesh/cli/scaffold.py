@@ -8,7 +8,18 @@ through the api-server. A refusal is a ValueError, so exit 2 with its message.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
+
+
+def _shown(path: Path) -> str:
+    """A written path, relative to the home when it is inside it (as the README shows them)."""
+    from data_mesh import conf
+
+    try:
+        return str(path.resolve().relative_to(conf.home()))
+    except ValueError:
+        return str(path)
 
 
 def add_parsers(sub: Any) -> None:
@@ -49,7 +60,7 @@ def cmd_new_domain(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(f"domain {args.name} created, owned by {args.owner}:")
     for path in files:
-        print(f"  {path}")
+        print(f"  {_shown(path)}")
     print(f"next: data-mesh new-product {args.name}.<product> --source <connection id> --endpoint <path>")
     return 0
 
@@ -88,7 +99,7 @@ def cmd_new_product(args: argparse.Namespace) -> int:
         print("  no key candidate in the sample: mark the primaryKey columns in the contract")
     print("wrote:")
     for path in result.files:
-        print(f"  {path}")
+        print(f"  {_shown(path)}")
     print(
         f"{result.todos} TODO(s) left for a person (purpose, usage, each column's description and "
         f"classification): fill them in, then `data-mesh check --domain {result.product_id.split('.')[0]}`"
