@@ -28,11 +28,6 @@ def home(tmp_path, monkeypatch):
     for folder in ("domains", "expectations", "dags"):
         shutil.copytree(REPO / folder, home / folder, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setenv("DATA_MESH_HOME", str(home))
-    from airflow import settings
-
-    # dag.test() serializes the DAG from the dags-folder bundle: the home's dags/, here the copy's
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(home / "dags"))
-    monkeypatch.setattr(settings, "DAGS_FOLDER", str(home / "dags"))
     # As on a deployment whose home is on sys.path: `domains.growth.campaign_stats` is the copy's.
     monkeypatch.setattr(domains, "__path__", [str(home / "domains"), *domains.__path__])
     return home
@@ -76,11 +71,15 @@ def test_scaffold_a_domain_and_a_product_then_run_it(home, demo_sources, airflow
     assert cli(["check"]) == 0  # the whole mesh, cross-product rules included
     capsys.readouterr()
 
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
 
-    dagbag = DagBag(dag_folder=str(home / "dags"))
+    DagBundlesManager().sync_bundles_to_db()
+    dags = home / "dags"
+    dagbag = BundleDagBag(dag_folder=str(dags), bundle_path=str(dags), bundle_name="dags-folder")
     assert dagbag.import_errors == {}
     assert {DAG_ID, "marketing__ads_performance", "sales__customer_orders"} <= set(dagbag.dag_ids)
+    sync_bag_to_db(dagbag, "dags-folder", None)  # serialized, as the dag-processor would (dag.test needs it)
     dag = dagbag.dags[DAG_ID]
     assert dag.default_args["owner"] == "carol.marketing"
     assert [t.task_id for t in dag.tasks] == ["fetch", "transform", "validate", "publish", "cleanup"]
