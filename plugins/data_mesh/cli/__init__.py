@@ -27,6 +27,12 @@ Governance as code, on this checkout's contracts (no api-server; exit 1 on a blo
 
     data-mesh check [--domain D] [--format text|json]
 
+Self-serve scaffolding, into this checkout (no api-server; see `data_mesh.cli.scaffold`):
+
+    data-mesh new-domain <d> --owner USER [--team T] [--support-channel C]
+    data-mesh new-product <d>.<p> --source CONN_ID --endpoint PATH [--pagination P] [--auth A]
+        [--param k=v ...] [--partition day|month] [--partition-column F] [--sample-partition KEY]
+
 `access` without a product is still the access log (`access --product X`), with a note on stderr.
 
 A client of the plugin's API on Airflow's api-server (`--url`, else DATA_MESH_API_URL, else
@@ -52,7 +58,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from data_mesh.cli import commands, governance
+from data_mesh.cli import commands, governance, scaffold
 from data_mesh.cli.auth import add_parsers
 from data_mesh.exceptions import (
     AccessDenied,
@@ -138,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_check, auth=False, offline=True)
     p.add_argument("--domain")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    scaffold.add_parsers(sub)
     return parser
 
 

@@ -14,6 +14,10 @@ LogicalType = Literal["string", "date", "timestamp", "number", "integer", "boole
 Classification = Literal["public", "internal", "confidential", "restricted"]
 Granularity = Literal["day", "month"]
 
+# What `data-mesh new-product` writes where a person must decide (a purpose, a column's description or
+# classification). A contract value that starts with it is reported by the policy `global.decided`.
+TODO_MARKER = "TODO"
+
 
 class Auth(StrEnum):
     """Where the Connection's secret goes in each request."""
@@ -181,6 +185,7 @@ class ProductSpec:
     tenant: str = ""
     team_name: str = ""  # team.name
     successor: str = ""  # customProperties.successor: the product id that replaces this one
+    todos: tuple[str, ...] = ()  # contract fields still holding the scaffolding's TODO_MARKER
 
     @property
     def id(self) -> str:

@@ -197,6 +197,20 @@ def fetch_source(
     return result
 
 
+def sample_page(
+    source: HttpSource,
+    connection: ConnectionInfo,
+    template_values: dict[str, str],
+    *,
+    policy: RetryPolicy | None = None,
+) -> list[dict[str, Any]]:
+    """The rows of the source's first page only (what `data-mesh new-product` infers a schema from):
+    the same URL, auth, retries and paginator as `fetch_source`; raises `SourceError` the same way."""
+    with requests.Session() as session:
+        client = _Client.create(source, connection, template_values, session, policy or RetryPolicy())
+        return next(iter(pagination.get(source.pagination)(client)), (0, []))[1]
+
+
 # --------------------------------------------------------------------------------------------- internals
 
 

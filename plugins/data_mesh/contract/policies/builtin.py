@@ -19,10 +19,20 @@ _STATUSES = {"proposed", "draft", "active", "deprecated", "retired"}
 _MIN_PURPOSE = 20
 
 
+def valid_name(value: str) -> bool:
+    """Whether `global.naming` accepts a domain, product or column name (the scaffolding asks too)."""
+    return bool(_SNAKE.match(value))
+
+
+def looks_personal(column: str) -> bool:
+    """Whether `global.pii-restricted` takes a column name for personal data."""
+    return bool(_PII_NAMES.search(column))
+
+
 @policy("global.naming", "Domain, product and column names are snake_case, so every id is addressable.")
 def naming(spec: ProductSpec, ctx: PolicyContext) -> Iterator[Violation]:
     for field, value in (("domain", spec.domain), ("name", spec.name)):
-        if not _SNAKE.match(value):
+        if not valid_name(value):
             yield Violation(field, f"{value!r} must be snake_case so product ids are addressable")
     for col in spec.columns:
         if not _SNAKE.match(col.name):
@@ -41,12 +51,22 @@ def documented(spec: ProductSpec, ctx: PolicyContext) -> Iterator[Violation]:
 
 
 @policy(
+    "global.decided",
+    "Nothing the scaffolding left TODO remains: a person wrote the purpose, usage, every column's "
+    "description and classification.",
+)
+def decided(spec: ProductSpec, ctx: PolicyContext) -> Iterator[Violation]:
+    for field in spec.todos:
+        yield Violation(field, "still TODO (left by `data-mesh new-product`): a person decides it")
+
+
+@policy(
     "global.pii-restricted",
     "Columns that look like personal data are classified restricted, so they are pseudonymized at rest.",
 )
 def pii_restricted(spec: ProductSpec, ctx: PolicyContext) -> Iterator[Violation]:
     for col in spec.columns:
-        if _PII_NAMES.search(col.name) and col.classification != "restricted":
+        if looks_personal(col.name) and col.classification != "restricted":
             yield Violation(f"column {col.name}", "looks like personal data: classify it 'restricted'")
 
 
@@ -105,6 +125,7 @@ def support_channel(spec: ProductSpec, ctx: PolicyContext) -> Iterator[Violation
 GLOBAL_POLICIES: tuple[Policy, ...] = (
     naming,
     documented,
+    decided,
     pii_restricted,
     lifecycle_status,
     latency_sla,
