@@ -130,3 +130,17 @@ class NothingToErase(ErasureError):
             f"no published product holds this {column} value: the vault has no entry for it, so there "
             "is nothing to erase (values are matched exactly, case and spaces included)"
         )
+
+
+class BreakingChange(ContractError):
+    """A contract change that breaks the consumers of the published product (`contract.compat`)."""
+
+    def __init__(self, path: str, changes: list[str], consumers: list[str], published: str) -> None:
+        self.changes, self.consumers, self.published = changes, consumers, published
+        broken = "; ".join(consumers) if consumers else "no consumer known yet"
+        reason = (
+            f"breaking change to the published contract {published}: {'; '.join(changes)}. "
+            f"It breaks: {broken}. Publish a new major side by side instead: a new product "
+            "<name>_v<N> with version <N>.0.0, and this one deprecated with an endOfLife and a successor"
+        )
+        super().__init__(path, "schema", reason)

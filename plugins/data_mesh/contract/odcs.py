@@ -36,7 +36,11 @@ _CLASSIFICATIONS = {"public", "internal", "confidential", "restricted"}
 
 def load_contract(path: Path) -> ProductSpec:
     """Parse and validate one contract file; raise `ContractError` on the first problem found."""
-    text = path.read_text(encoding="utf-8")
+    return parse_contract(path.read_text(encoding="utf-8"), path)
+
+
+def parse_contract(text: str, path: Path) -> ProductSpec:
+    """Parse and validate a contract's text (`path` names it in errors, e.g. a published version)."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -22,6 +22,7 @@ domain's draft, is a DAG import error (`pipeline.dags`) and a `global.inputs-rea
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
@@ -120,8 +121,10 @@ def consumers(
     mesh: dict[str, ProductSpec],
     store: MetadataStore | None = None,
     now: datetime | None = None,
+    columns: Sequence[str] | None = None,
 ) -> list[Consumer]:
-    """The DAGs built from it, then every principal with an allowed read in the last 30 days."""
+    """The DAGs built from it, then every principal with an allowed read in the last 30 days (of
+    any of `columns`, when given: who a change to those columns breaks)."""
     dags = [Consumer("dag", other.dag_id) for other in mesh.values() if spec.id in other.inputs]
     if store is None:
         from data_mesh.metadata.store import MetadataStore
@@ -130,6 +133,6 @@ def consumers(
     since = (now or datetime.now(UTC)) - CONSUMER_WINDOW
     readers = [
         Consumer("reader", u.principal, u.reads, u.last_at)
-        for u in store.usage_by_consumer(spec.id, since=since)
+        for u in store.usage_by_consumer(spec.id, since=since, columns=columns)
     ]
     return dags + readers

@@ -17,7 +17,7 @@ from data_mesh import conf
 from data_mesh.contract import registry
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import ContractError
-from data_mesh.governance import lifecycle
+from data_mesh.governance import breaking, lifecycle
 from data_mesh.governance.access import domain_decision
 from data_mesh.governance.identity import register_built_dag
 from data_mesh.storage.products import product_storage
@@ -72,6 +72,7 @@ def _schedule(spec: ProductSpec) -> Any:
 
 
 def build_product_dag(spec: ProductSpec) -> DAG:
+    breaking.check_at_parse(spec)  # a breaking change to the published contract is an import error
     asset = product_asset(spec)
     granularity = spec.partitioning.granularity
     example = "2026-11-22" if granularity == "day" else "2026-11"

@@ -152,11 +152,12 @@ def validate(spec: ProductSpec, run: RunInfo, transformed: Transformed) -> Valid
 def publish(spec: ProductSpec, run: RunInfo, validated: Validated) -> Published:
     """Commit the staged partition as the product's next version; the result is the Asset event extra."""
     from data_mesh.exceptions import ProductRetired
-    from data_mesh.governance import lifecycle
+    from data_mesh.governance import breaking, lifecycle
     from data_mesh.storage.products import product_storage
 
     if lifecycle.state(spec) == "retired":  # its endOfLife passed since the DAG was parsed: not published
         raise ProductRetired(spec.id, spec.successor or None, str(spec.sla.end_of_life or "") or None)
+    breaking.check(spec)  # the contract may have changed since the DAG was parsed
     started = time.monotonic()
     staged = validated.staged_partition
     summary = dataclasses.asdict(validated.validation)

@@ -114,6 +114,15 @@ def buildable(spec: ProductSpec, ctx: PolicyContext) -> Iterator[Violation]:
         yield Violation("customProperties", "a product is built from at least one source or input product")
 
 
+@policy("global.major-version", "A new major is a new product: `<name>_v<N>` carries version N.x.y.")
+def major_version(spec: ProductSpec, ctx: PolicyContext) -> Iterator[Violation]:
+    from data_mesh.contract.compat import major_matches_name
+
+    problem = major_matches_name(spec)
+    if problem:
+        yield Violation("version", problem)
+
+
 @policy(
     "global.support-channel", "Consumers know where to ask: the contract lists a support channel.", "warning"
 )
@@ -133,5 +142,6 @@ GLOBAL_POLICIES: tuple[Policy, ...] = (
     suite_present,
     owner_exists,
     buildable,
+    major_version,
     support_channel,
 )

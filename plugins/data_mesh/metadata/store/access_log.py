@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -48,11 +49,19 @@ def list_access_events(
 
 
 def usage_by_consumer(
-    conn: Connection, product_id: str, since: datetime | None = None
+    conn: Connection,
+    product_id: str,
+    since: datetime | None = None,
+    columns: Collection[str] | None = None,
 ) -> list[ConsumerUsage]:
     """Allowed reads of a product per principal: (principal, reads, rows, last_at), most reads first;
-    only the reads at or after `since` when it is given."""
+    only the reads at or after `since`, and only those of any of `columns`, when given."""
     ae = m.access_events
+    where = [ae.c.product_id == product_id, ae.c.allowed.is_(sa.true())]
+    if since is not None:
+        where.append(ae.c.at >= since)
+    if columns is not None:
+        return _usage_of_columns(conn, where, set(columns))
     reads = sa.func.count().label("reads")
     query = (
         sa.select(
@@ -61,8 +70,7 @@ def usage_by_consumer(
             sa.func.coalesce(sa.func.sum(ae.c.rows), 0).label("rows"),
             sa.func.max(ae.c.at).label("last_at"),
         )
-        .where(ae.c.product_id == product_id, ae.c.allowed.is_(sa.true()))
-        .where(ae.c.at >= since if since is not None else sa.true())
+        .where(*where)
         .group_by(ae.c.principal)
         .order_by(reads.desc(), ae.c.principal)
     )
@@ -71,6 +79,23 @@ def usage_by_consumer(
         ConsumerUsage(principal, int(n), int(total_rows), as_utc(last_at))
         for principal, n, total_rows, last_at in rows
     ]
+
+
+def _usage_of_columns(conn: Connection, where: list, columns: set[str]) -> list[ConsumerUsage]:
+    """The reads that touched any of `columns` (a JSON list per event: filtered here, portably)."""
+    ae = m.access_events
+    query = sa.select(ae.c.principal, ae.c.columns, ae.c.rows, ae.c.at).where(*where)
+    totals: dict[str, list] = {}
+    for principal, read, rows, at in conn.execute(query).all():
+        if not columns.intersection(read or ()):
+            continue
+        entry = totals.setdefault(principal, [0, 0, None])
+        entry[0] += 1
+        entry[1] += int(rows or 0)
+        at = as_utc(at)
+        entry[2] = at if entry[2] is None or at > entry[2] else entry[2]
+    ranked = sorted(totals.items(), key=lambda item: (-item[1][0], item[0]))
+    return [ConsumerUsage(principal, n, total_rows, last) for principal, (n, total_rows, last) in ranked]
 
 
 def usage_detail(conn: Connection, product_id: str, recent: int = 5_000) -> list[dict]:

@@ -429,10 +429,13 @@ class MetadataStore:
         with self._read() as conn:
             return access_log.list_access_events(conn, product_id, principal, path, allowed, limit, offset)
 
-    def usage_by_consumer(self, product_id: str, since: datetime | None = None) -> list[ConsumerUsage]:
-        """Allowed reads of a product per principal (since `since`, if given), most reads first."""
+    def usage_by_consumer(
+        self, product_id: str, since: datetime | None = None, columns: Sequence[str] | None = None
+    ) -> list[ConsumerUsage]:
+        """Allowed reads of a product per principal (since `since`, of any of `columns`, if given),
+        most reads first."""
         with self._read() as conn:
-            return access_log.usage_by_consumer(conn, product_id, since)
+            return access_log.usage_by_consumer(conn, product_id, since, columns)
 
 
 def _sla(spec: ProductSpec) -> dict[str, Any]:
