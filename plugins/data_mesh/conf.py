@@ -146,3 +146,23 @@ def known_users() -> frozenset[str] | None:
     """
     names = {item.strip() for item in _env("DATA_MESH_KNOWN_USERS", "").split(",")}
     return frozenset(n for n in names if n) or None
+
+
+def slo_interval_minutes() -> float:
+    """Minutes between two freshness SLO evaluations of the `data_mesh__slo` DAG (default 5)."""
+    minutes = float(_env("DATA_MESH_SLO_INTERVAL_MINUTES", "5"))
+    if not minutes > 0:
+        raise ValueError(f"DATA_MESH_SLO_INTERVAL_MINUTES must be a number of minutes > 0, not {minutes}")
+    return minutes
+
+
+def slo_alerts_conn_id() -> str:
+    """The Airflow Connection SLO alerts go through (an HTTP connection: the webhook); none = no alerts."""
+    return _env("DATA_MESH_SLO_ALERTS_CONN_ID", "data_mesh_alerts")
+
+
+def catalog_base_url() -> str:
+    """Where people open the Airflow UI, for links in alerts (default: Airflow's `[api] base_url`)."""
+    return _env("DATA_MESH_CATALOG_BASE_URL", _env("AIRFLOW__API__BASE_URL", "http://localhost:8080")).rstrip(
+        "/"
+    )
