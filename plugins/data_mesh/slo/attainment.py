@@ -11,7 +11,7 @@ Definition (what the API, the CLI and the UI show as attainment over 7 and 30 da
 * attainment = met / (met + violated): a time-weighted share in [0, 1]; None when the window holds
   no met or violated time at all (never evaluated, or unknown throughout).
 
-The history series is the same quantity per UTC day over the last 30 days (today up to `end`).
+The history series is the same quantity per UTC day over the last 30 days (the last one up to `end`).
 Everything here is pure (no store, no clock): the caller passes the evaluations and `end`.
 """
 
@@ -92,8 +92,8 @@ class DayPoint:
 
 
 def daily_series(held: Sequence[Interval], end: datetime, days: int = SERIES_DAYS) -> list[DayPoint]:
-    """Attainment per UTC day, oldest first: the `days` days up to and including `end`'s day."""
-    last = end.astimezone(UTC).date()
+    """Attainment per UTC day, oldest first: the `days` days up to the one holding `end` (exclusive)."""
+    last = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
     points = []
     for offset in range(days - 1, -1, -1):
         day = last - timedelta(days=offset)
