@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from data_mesh.contract.registry import get_product
-from data_mesh.metadata.health import freshness_limit_hours, frequency_hours
+from data_mesh.metadata.health import frequency_hours, freshness_limit_hours
 from data_mesh.metadata.store.slo import SloEvaluation, SloStore
 from data_mesh.slo.evaluate import alert_due, evaluate_product
 
