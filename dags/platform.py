@@ -1,4 +1,4 @@
-"""The platform's own DAGs: `data_mesh__slo`, the freshness SLO of every data product, with alerts."""
+"""Airflow DAGs of the platform itself: `data_mesh__slo`, the freshness SLO of every data product."""
 
 from data_mesh import build_platform_dags
 
