@@ -62,6 +62,9 @@ DEMO_SECRETS = {  # the demo server's fake credentials; real deployments keep th
     "finance_erp": {"login": "finance", "password": "demo-erp-password"},
     "world_bank_api": {},
 }
+ALERTS_CONN_ENV = "AIRFLOW_CONN_DATA_MESH_ALERTS"  # SLO alerts: the demo server's webhook receiver
+DEMO_ALERTS_TOKEN = "demo-alerts-token"
+SLO_DAG_ID = "data_mesh__slo"
 
 
 # Demo logins (SimpleAuthManager): user -> (role, password). The product owners of the contracts
@@ -131,6 +134,10 @@ def airflow_environment(airflow_home: Path, sources_url: str, api_port: int = 80
     for conn_id, secret in DEMO_SECRETS.items():
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
             {"conn_type": "http", "host": sources_url, **secret}
+        )
+    if not env.get(ALERTS_CONN_ENV):  # alerts land in the demo server: GET <sources>/_control/webhooks
+        env[ALERTS_CONN_ENV] = json.dumps(
+            {"conn_type": "http", "host": f"{sources_url}/_control/webhook", "password": DEMO_ALERTS_TOKEN}
         )
     if not env.get(VAULT_CONN_ENV):
         env[VAULT_CONN_ENV] = vault_connection(airflow_home)
@@ -429,8 +436,8 @@ def main() -> None:
         )
         airflow.wait_ready()
         producers, consumers = product_dag_ids()
-        airflow.wait_for_dags(producers + consumers)
-        for dag_id in consumers + producers:
+        airflow.wait_for_dags(producers + consumers + [SLO_DAG_ID])
+        for dag_id in [SLO_DAG_ID, *consumers, *producers]:
             airflow.unpause(dag_id)
         time.sleep(10)  # unpausing lets the scheduler start the latest daily interval by itself
         for dag_id in producers:
@@ -442,6 +449,7 @@ def main() -> None:
             f"  Data Products: {airflow.url}/plugin/data-products\n"
             f"  Producers:     {', '.join(producers)} (daily, first runs started)\n"
             f"  Consumers:     {', '.join(consumers)} (run when their upstream products publish)\n"
+            f"  SLO alerts:    {SLO_DAG_ID} every few minutes; received at {sources_url}/_control/webhooks\n"
             f"Press Ctrl-C to stop everything.",
             flush=True,
         )

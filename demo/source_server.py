@@ -9,6 +9,8 @@ Sources (the key in brackets is what fault injection and request counters use):
 * [worldbank]         ``GET /v2/country/{codes}/indicator/{id}?format=json&page=&per_page=&date=`` (no auth),
                       the real World Bank API v2 body shape, including its 200-with-error-message answers.
 * control (tests)     ``POST/DELETE /_control/faults``, ``GET /_control/health``, ``GET /_control/requests``
+* alert receiver      ``POST /_control/webhook`` keeps the JSON body it gets (the platform's SLO alerts),
+                      ``GET /_control/webhooks`` lists them oldest first, ``DELETE /_control/webhooks`` clears
 
 Every answer is a pure function of (seed, scale, request): data comes from
 ``random.Random(f"{seed}:{key}")``, so two servers with the same seed serve identical pages and a retried
@@ -385,6 +387,7 @@ class _State:
         self.lock = threading.Lock()
         self.faults: list[Fault] = []
         self.requests: dict[str, int] = dict.fromkeys(SOURCES, 0)
+        self.webhooks: list[dict[str, Any]] = []  # what POST /_control/webhook received
 
     def count(self, source: str) -> None:
         with self.lock:
@@ -766,6 +769,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _control(self, path: str) -> None:
         if path == "/_control/health" and self.command == "GET":
             return self._send_json(200, {"status": "ok"})
+        if path in ("/_control/webhook", "/_control/webhooks"):
+            return self._webhooks(path)
         if path == "/_control/requests" and self.command == "GET":
             with self.state.lock:
                 return self._send_json(200, dict(self.state.requests))
@@ -789,6 +794,29 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(400, str(exc))
         self.state.add_fault(fault)
         return self._send_json(201, {"source": fault.source, "kind": fault.kind, "count": fault.count})
+
+    def _webhooks(self, path: str) -> None:
+        """The alert receiver: POST /_control/webhook keeps the body (and whether a bearer token came)."""
+        if path == "/_control/webhooks" and self.command in ("GET", "DELETE"):
+            with self.state.lock:
+                received = list(self.state.webhooks)
+                if self.command == "DELETE":
+                    self.state.webhooks.clear()
+            return self._send_json(200, {"webhooks": received, "total": len(received)})
+        if path != "/_control/webhook" or self.command != "POST":
+            return self._error(405, f"{self.command} not allowed on {path}")
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+        except ValueError:
+            return self._error(400, "the body must be JSON")
+        entry = {
+            "received_at": _iso_z(datetime.now(UTC)),
+            "authorization": self.headers.get("Authorization"),
+            "body": body,
+        }
+        with self.state.lock:
+            self.state.webhooks.append(entry)
+        return self._send_json(201, {"received": len(self.state.webhooks)})
 
 
 def _worldbank_request(
@@ -872,6 +900,15 @@ class DemoSourceServer:
 
     def clear_faults(self) -> None:
         self._state.clear_faults()
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """What `POST /_control/webhook` received, oldest first: {received_at, authorization, body}."""
+        with self._state.lock:
+            return copy.deepcopy(self._state.webhooks)
+
+    def clear_webhooks(self) -> None:
+        with self._state.lock:
+            self._state.webhooks.clear()
 
     def serve_forever(self) -> None:
         self._httpd.serve_forever()

@@ -3,6 +3,7 @@
 The public API, the only names domain code (``dags/``, ``domains/``) imports:
 
 * ``build_domain_dags(domain)``: one Airflow DAG per product contract of a domain (a DAG file's body);
+* ``build_platform_dags()``: the platform's own DAGs (the freshness SLO), for ``dags/platform.py``;
 * ``TransformContext``: what a product's ``build(ctx)`` receives (fetched sources, governed inputs);
 * ``read_product(product_id, purpose=...)``: a governed, audited read of a product;
 * ``policy``, ``Violation``, ``PolicyContext``: a domain's own policies (``domains/<d>/policies.py``);
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "build_domain_dags": "data_mesh.pipeline.dags",
+    "build_platform_dags": "data_mesh.slo.dag",
     "TransformContext": "data_mesh.pipeline.context",
     "read_product": "data_mesh.governance.reader",
     "ProductSpec": "data_mesh.contract.spec",
@@ -42,6 +44,7 @@ _EXPORTS = {
 __all__ = [
     "__version__",
     "build_domain_dags",
+    "build_platform_dags",
     "TransformContext",
     "read_product",
     "ProductSpec",
@@ -76,6 +79,7 @@ if TYPE_CHECKING:
     from data_mesh.governance.reader import read_product
     from data_mesh.pipeline.context import TransformContext
     from data_mesh.pipeline.dags import build_domain_dags
+    from data_mesh.slo.dag import build_platform_dags
 
 
 def __getattr__(name: str) -> Any:

@@ -163,3 +163,16 @@ def public_url() -> str:
     if parts.username or parts.password:
         raise ValueError("DATA_MESH_PUBLIC_URL must not carry a user or password")
     return url
+
+
+def slo_interval_minutes() -> float:
+    """Minutes between two freshness SLO evaluations of the `data_mesh__slo` DAG (default 5)."""
+    minutes = float(_env("DATA_MESH_SLO_INTERVAL_MINUTES", "5"))
+    if not minutes > 0:
+        raise ValueError(f"DATA_MESH_SLO_INTERVAL_MINUTES must be a number of minutes > 0, not {minutes}")
+    return minutes
+
+
+def slo_alerts_conn_id() -> str:
+    """The Airflow Connection SLO alerts go through (an HTTP connection: the webhook); none = no alerts."""
+    return _env("DATA_MESH_SLO_ALERTS_CONN_ID", "data_mesh_alerts")

@@ -15,10 +15,11 @@ pytestmark = pytest.mark.integration
 
 
 def _secrets() -> dict[str, str]:
-    from demo.launcher import DEMO_SECRETS
+    from demo.launcher import DEMO_ALERTS_TOKEN, DEMO_SECRETS
 
     vault = json.loads(os.environ["AIRFLOW_CONN_DATA_MESH_VAULT"])
     found = {"vault fernet key": vault["password"], "vault hmac secret": vault["extra"]["hmac_secret"]}
+    found["data_mesh_alerts webhook token"] = DEMO_ALERTS_TOKEN
     for conn_id, secret in DEMO_SECRETS.items():
         if secret.get("password"):
             found[f"{conn_id} password"] = secret["password"]

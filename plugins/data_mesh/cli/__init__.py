@@ -11,6 +11,7 @@
     data-mesh odps <product> [--format json|yaml] [-o FILE]    # the ODPS v1.1.0 product descriptor
     data-mesh download <product> [--version N | --as-of T] [--columns a,b] [--format csv|parquet] [-o FILE]
     data-mesh sql "<SELECT ...>" [--format table|csv|json|parquet] [--limit N] [--offset N] [-o FILE]
+    data-mesh slo <product> [--format text|json]   # freshness SLO: state, attainment 7 d / 30 d, alerts
 
 Governance, as the token's user (see `data_mesh.cli.governance`):
 
@@ -139,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--timeout", type=float, default=30.0, help="seconds (at most 30 through the API)")
     p.add_argument("-o", "--output", default="-")
+    p = command("slo", commands.cmd_slo, "freshness SLO: state now, attainment over 7 and 30 days, alerts")
+    p.add_argument("product")
+    p.add_argument("--format", choices=("text", "json"), default="text")
     governance.add_parsers(sub, url_option)
     p = sub.add_parser("check", help="every policy on every contract of this checkout, per domain")
     p.set_defaults(func=commands.cmd_check, auth=False, offline=True)

@@ -71,6 +71,8 @@ class Backend(Protocol):
 
     def sql(self, query: str, *, limit: int, offset: int, timeout: float) -> dict[str, Any]: ...
 
+    def slo(self, product_id: str) -> dict[str, Any]: ...
+
     def sql_file(
         self, query: str, open_sink: OpenSink, *, fmt: str, limit: int, offset: int, timeout: float
     ) -> SqlFile: ...
@@ -164,6 +166,9 @@ class ApiBackend:
             int(got.headers["x-data-mesh-rows"]),
             got.headers.get("x-data-mesh-warning"),
         )
+
+    def slo(self, product_id: str) -> dict[str, Any]:
+        return self.client.get(f"/products/{product_path(product_id)}/slo", product_id)
 
     def _query(self, query: str, limit: int, offset: int, timeout: float) -> dict[str, Any]:
         return {"sql": query, "limit": limit, "offset": offset, "timeout_s": timeout}

@@ -270,3 +270,51 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         print(report.to_text())
     return 1 if report.blocking else 0
+
+
+def _percent(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{100 * ratio:.1f} %"
+
+
+def cmd_slo(backend: Backend, args: argparse.Namespace) -> int:
+    """A product's freshness SLO: the state now, attainment over 7 and 30 days, daily history, alerts."""
+    slo = backend.slo(args.product)
+    if args.format == "json":
+        print(json.dumps(slo, indent=1, sort_keys=True))
+        return 0
+    limit = (
+        "no latency or frequency"
+        if slo["sla_hours"] is None
+        else f"newest partition at most {slo['sla_hours']:g} h old"
+    )
+    print(f"{slo['product_id']}  freshness SLO: {limit}")
+    current = slo["current"]
+    if current is None:
+        print("  now: not evaluated yet (the data_mesh__slo DAG)")
+    elif current["state"] == "unknown":
+        print(f"  now: unknown ({current['reason']}) at {_when(current['evaluated_at'])}")
+    else:
+        age = f"{current['age_hours']:.1f} h old"
+        print(
+            f"  now: {current['state']} (newest partition {current['newest_partition']}, {age}) at ", end=""
+        )
+        print(_when(current["evaluated_at"]))
+    week, month = slo["attainment"]["7d"], slo["attainment"]["30d"]
+    print(f"  attainment: 7 d {_percent(week['attainment'])}, 30 d {_percent(month['attainment'])}", end="")
+    print(f"  (7 d: {week['met_hours']:.1f} h met, {week['violated_hours']:.1f} h violated)")
+    days = [p for p in slo["series"] if p["attainment"] is not None]
+    if days:
+        print("\nDaily (days measured):")
+        rows = [
+            [p["day"], _percent(p["attainment"]), f"{p['met_hours']:.1f}", f"{p['violated_hours']:.1f}"]
+            for p in days
+        ]
+        print(_table(rows, ["DAY", "ATTAINMENT", "MET_H", "VIOLATED_H"]))
+    if slo["alerts"]:
+        print("\nAlerts:")
+        rows = [
+            [_when(a["evaluated_at"]), a["alert"], a["state"], a["age_hours"], a["delivery"]]
+            for a in slo["alerts"]
+        ]
+        print(_table(rows, ["EVALUATED", "ALERT", "STATE", "AGE_H", "DELIVERY"]))
+    return 0

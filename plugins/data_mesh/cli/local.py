@@ -118,6 +118,11 @@ class LocalBackend:
             rows = write_batches(schema, batches, fmt, sink)
         return Downloaded(resolved.version, rows, lifecycle.notice(registry.get_product(product_id)))
 
+    def slo(self, product_id: str) -> dict[str, Any]:
+        from data_mesh.slo.report import slo_report
+
+        return slo_report(product_id).to_dict()
+
     def _run(self, query: str, limit: int, offset: int, timeout: float) -> Any:
         from data_mesh.governance.sql import run_sql
 

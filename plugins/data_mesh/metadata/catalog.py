@@ -15,7 +15,7 @@ from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import ContractError
 from data_mesh.governance import lifecycle
 from data_mesh.governance.access import Principal
-from data_mesh.metadata.health import product_status
+from data_mesh.metadata.health import freshness_limit_hours, product_status
 
 
 def metadata_store():
@@ -186,7 +186,7 @@ def _status(
 ) -> str:
     return product_status(
         lifecycle.state(spec),
-        spec.sla.latency_hours,
+        freshness_limit_hours(spec.sla.latency_hours, spec.sla.frequency),
         published=published_at is not None,
         newest_partition_end=partition_end(spec.partitioning.granularity, newest) if newest else None,
         latest_validation_success=validated,

@@ -339,6 +339,7 @@ def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLRes
         dag_url=f"/dags/{quote(spec.dag_id, safe='')}",
         table_snippets=_table_snippets(spec),
         policy_rows=_policy_rows(spec),
+        slo=_slo(spec),
     )
 
 
@@ -362,6 +363,14 @@ def _policy_rows(spec: ProductSpec) -> list[PolicyRow]:
     return rows + [
         PolicyRow(f.policy, "", f.severity, "global", [f]) for f in findings if f.policy not in ids
     ]
+
+
+def _slo(spec: ProductSpec) -> Any:
+    """The SLO panel: state, attainment over 7 and 30 days, the daily chart, recent alerts."""
+    from data_mesh.slo.report import slo_report
+    from data_mesh.web.slo_panel import slo_panel
+
+    return slo_panel(slo_report(spec.id))
 
 
 def _table_snippets(spec: ProductSpec) -> list[Any]:

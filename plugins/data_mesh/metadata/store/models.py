@@ -247,6 +247,24 @@ erasure_receipts = sa.Table(
     sa.Index("ix_erasure_receipts_digest", "digest"),
 )
 
+# ---- freshness SLO evaluations (migration 0004) ----
+
+slo_evaluations = sa.Table(
+    "slo_evaluations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("product_id", sa.String(255), nullable=False),
+    sa.Column("evaluated_at", UtcDateTime, nullable=False, default=utcnow),
+    sa.Column("state", sa.String(20), nullable=False),  # met | violated | unknown
+    sa.Column("age_hours", sa.Float, nullable=True),  # the newest partition's age (None when unknown)
+    sa.Column("sla_hours", sa.Float, nullable=True),  # the freshness limit it was measured against
+    sa.Column("newest_partition", sa.String(100), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),  # why unknown (never published, no SLA, deprecated)
+    sa.Column("alert", sa.String(20), nullable=True),  # violation | recovery when one was due
+    sa.Column("delivery", sa.String(20), nullable=True),  # sent | failed | disabled
+    sa.Index("ix_slo_evaluations_product_id_evaluated_at", "product_id", "evaluated_at"),
+)
+
 __all__ = [
     "ALEMBIC_VERSION_TABLE",
     "UtcDateTime",
@@ -259,6 +277,7 @@ __all__ = [
     "products",
     "publication_inputs",
     "publications",
+    "slo_evaluations",
     "task_runs",
     "utcnow",
     "validation_runs",

@@ -1,0 +1,65 @@
+"""One evaluation of the mesh outside Airflow: a webhook that fails, a misconfigured Connection.
+
+A failed delivery is recorded as such, fails the run with a message naming the Connection (never its
+URL or secret), and stays due: the next run that can deliver it sends it, once.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from data_mesh.contract.registry import get_product
+from data_mesh.metadata.store import MetadataStore, PublicationRecord
+from data_mesh.metadata.store.slo import SloStore
+from data_mesh.slo.notifier import AlertNotDelivered
+from data_mesh.slo.run import evaluate_mesh
+
+ORDERS = "sales.customer_orders"
+SECRET = "run-test-secret-7f3a"
+
+
+@pytest.fixture
+def stale_store(tmp_path, monkeypatch) -> SloStore:
+    """A metadata store of the test's own where ORDERS was last published for 2026-11-20 (stale)."""
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    monkeypatch.setenv("DATA_MESH_METADATA_URL", url)
+    spec = get_product(ORDERS)
+    store = MetadataStore(url)
+    store.upsert_product(spec, Path(spec.contract_path).read_text())
+    store.record_publication(PublicationRecord(product_id=ORDERS, version=1, partition="2026-11-20"))
+    return SloStore(url)
+
+
+def connect(monkeypatch, server, path: str, **extra) -> None:
+    hook = {"conn_type": "http", "host": f"{server.url}{path}", "password": SECRET, "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_DATA_MESH_ALERTS", json.dumps(hook))
+
+
+def test_a_failed_delivery_is_recorded_and_retried_once_it_can_go(stale_store, server, monkeypatch, caplog):
+    server.clear_webhooks()
+    connect(monkeypatch, server, "/_control/no-such-receiver")  # answers 404
+    with pytest.raises(
+        AlertNotDelivered, match="sales.customer_orders through connection 'data_mesh_alerts'"
+    ):
+        evaluate_mesh(store=stale_store)
+    failed = stale_store.latest(ORDERS)
+    assert (failed.state, failed.alert, failed.delivery) == ("violated", "violation", "failed")
+    assert "answered HTTP 404" in caplog.text
+    assert "no-such-receiver" not in caplog.text and SECRET not in caplog.text  # the URL may be a secret
+
+    connect(monkeypatch, server, "/_control/webhook")
+    run = evaluate_mesh(store=stale_store)
+    assert run.to_xcom()["alerts"] == {ORDERS: "violation: sent"}
+    evaluate_mesh(store=stale_store)
+    assert [w["body"]["alert"] for w in server.webhooks() if w["body"]["product"] == ORDERS] == ["violation"]
+
+
+def test_an_unknown_notifier_is_named(stale_store, server, monkeypatch, caplog):
+    connect(monkeypatch, server, "/_control/webhook", notifier="pager")
+    with pytest.raises(AlertNotDelivered):
+        evaluate_mesh(store=stale_store)
+    assert "names notifier 'pager'; registered notifiers: ['webhook']" in caplog.text
+    assert stale_store.latest(ORDERS).delivery == "failed"
