@@ -17,7 +17,18 @@ published = test_lifecycle.published
 
 pytestmark = pytest.mark.usefixtures("auth_manager")  # tests/unit/web/conftest.py
 
-PRODUCT_PATHS = ["", "/versions", "/lineage", "/metrics", "/quality", "/policies", "/openlineage", "/table"]
+PRODUCT_PATHS = [
+    "",
+    "/versions",
+    "/lineage",
+    "/metrics",
+    "/quality",
+    "/policies",
+    "/openlineage",
+    "/table",
+    "/slo",
+    "/odps",
+]
 
 
 def owner_client():
