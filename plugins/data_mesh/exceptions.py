@@ -144,3 +144,10 @@ class BreakingChange(ContractError):
             "<name>_v<N> with version <N>.0.0, and this one deprecated with an endOfLife and a successor"
         )
         super().__init__(path, "schema", reason)
+
+
+class UnknownDomainError(UnknownProductError):
+    """No product of this domain exists, or none the principal may see (HTTP 404)."""
+
+    def __str__(self) -> str:
+        return f"unknown domain {self.product_id!r}: it has no data product you may see"

@@ -12,6 +12,7 @@
     data-mesh download <product> [--version N | --as-of T] [--columns a,b] [--format csv|parquet] [-o FILE]
     data-mesh sql "<SELECT ...>" [--format table|csv|json|parquet] [--limit N] [--offset N] [-o FILE]
     data-mesh slo <product> [--format text|json]   # freshness SLO: state, attainment 7 d / 30 d, alerts
+    data-mesh trust <product|domain> [--format text|json]   # trust score, level, steps (domain: ranked)
 
 Governance, as the token's user (see `data_mesh.cli.governance`):
 
@@ -142,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="-")
     p = command("slo", commands.cmd_slo, "freshness SLO: state now, attainment over 7 and 30 days, alerts")
     p.add_argument("product")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p = command(
+        "trust", commands.cmd_trust, "trust score and quality level of a product, or a domain's ranking"
+    )
+    p.add_argument("target", help="a product id (domain.product) or a domain")
     p.add_argument("--format", choices=("text", "json"), default="text")
     governance.add_parsers(sub, url_option)
     p = sub.add_parser("check", help="every policy on every contract of this checkout, per domain")

@@ -73,6 +73,8 @@ class Backend(Protocol):
 
     def slo(self, product_id: str) -> dict[str, Any]: ...
 
+    def trust(self, target: str) -> dict[str, Any]: ...
+
     def sql_file(
         self, query: str, open_sink: OpenSink, *, fmt: str, limit: int, offset: int, timeout: float
     ) -> SqlFile: ...
@@ -169,6 +171,11 @@ class ApiBackend:
 
     def slo(self, product_id: str) -> dict[str, Any]:
         return self.client.get(f"/products/{product_path(product_id)}/slo", product_id)
+
+    def trust(self, target: str) -> dict[str, Any]:
+        if "." in target:
+            return self.client.get(f"/products/{product_path(target)}/trust", target)
+        return self.client.get(f"/domains/{product_path(target)}/trust")
 
     def _query(self, query: str, limit: int, offset: int, timeout: float) -> dict[str, Any]:
         return {"sql": query, "limit": limit, "offset": offset, "timeout_s": timeout}

@@ -318,3 +318,23 @@ def cmd_slo(backend: Backend, args: argparse.Namespace) -> int:
         ]
         print(_table(rows, ["EVALUATED", "ALERT", "STATE", "AGE_H", "DELIVERY"]))
     return 0
+
+
+def cmd_trust(backend: Backend, args: argparse.Namespace) -> int:
+    """A product's trust score, its components and the steps that raise it; or a domain's ranking."""
+    trust = backend.trust(args.target)
+    if args.format == "json":
+        print(json.dumps(trust, indent=1, sort_keys=True))
+        return 0
+    if "products" in trust:  # a domain
+        score = "-" if trust["score"] is None else f"{trust['score']:.1f}"
+        print(f"domain {trust['domain']}: trust {score} ({trust['level']})")
+        for rank, p in enumerate(trust["products"], 1):
+            print(f"  {rank:>2}. {p['product_id']:<40} {p['score']:5.1f}  {p['level']}")
+        return 0
+    print(f"{trust['product_id']}: trust {trust['score']:.1f} / 100 ({trust['level']})")
+    for c in trust["components"]:
+        print(f"  {c['name']:<13} {c['points']:5.1f} / {c['weight']:<3} {c['detail']}")
+    for step in trust["steps"]:
+        print(f"  +{step['gain']:<5.1f} {step['step']}")
+    return 0

@@ -123,6 +123,17 @@ class LocalBackend:
 
         return slo_report(product_id).to_dict()
 
+    def trust(self, target: str) -> dict[str, Any]:
+        from data_mesh.exceptions import UnknownDomainError
+        from data_mesh.metadata.trust import domain_trust, product_trust
+
+        mesh = registry.load_mesh().products
+        if "." in target:
+            return product_trust(registry.get_product(target), mesh).to_dict()
+        if not any(s.domain == target for s in mesh.values()):
+            raise UnknownDomainError(target)
+        return domain_trust(target, mesh).to_dict()
+
     def _run(self, query: str, limit: int, offset: int, timeout: float) -> Any:
         from data_mesh.governance.sql import run_sql
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from data_mesh.contract import compat
 from data_mesh.contract.spec import ProductSpec
-from data_mesh.exceptions import BreakingChange
+from data_mesh.exceptions import BreakingChange, ContractError
 
 if TYPE_CHECKING:
     from data_mesh.metadata.store import MetadataStore
@@ -34,7 +34,13 @@ def last_published(spec: ProductSpec, store: MetadataStore) -> ProductSpec | Non
     record = store.get_product(spec.id)
     if record is None or not record.contract:
         return None
-    return parse_contract(record.contract, Path(f"{spec.contract_path} (published {record.version})"))
+    try:
+        return parse_contract(record.contract, Path(f"{spec.contract_path} (published {record.version})"))
+    except ContractError as error:  # e.g. written by an older platform: no reference, say so
+        log.warning(
+            "%s: the published contract cannot be read, no breaking-change reference: %s", spec.id, error
+        )
+        return None
 
 
 def check(spec: ProductSpec, store: MetadataStore | None = None) -> None:

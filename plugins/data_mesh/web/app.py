@@ -163,6 +163,7 @@ def create_app() -> FastAPI:
     from data_mesh.web.corrections_api import router as corrections_router
     from data_mesh.web.erasure_api import router as erasure_router
     from data_mesh.web.slo_api import router as slo_router
+    from data_mesh.web.trust_api import router as trust_router
 
     app = FastAPI(
         title=TITLE,
@@ -180,6 +181,7 @@ def create_app() -> FastAPI:
     app.include_router(corrections_router, prefix="/api")
     app.include_router(erasure_router, prefix="/api")
     app.include_router(slo_router, prefix="/api")
+    app.include_router(trust_router, prefix="/api")
     app.include_router(_docs_router(app))
     if not _include_ui(app):
         app.include_router(_ui_placeholder(app))

@@ -292,10 +292,26 @@ def catalog_page(request: Request, user: GetUserDep, q: str = "") -> HTMLRespons
 @router.get("/ui/domains/{domain}", response_class=HTMLResponse, include_in_schema=False)
 def domain_page(request: Request, user: GetUserDep, domain: str) -> HTMLResponse:
     """One domain's products and their health."""
-    rows = _product_rows(Principal.for_user(user), domain=domain) if _DOMAIN.match(domain) else []
+    from data_mesh.metadata.trust import domain_trust
+
+    principal = Principal.for_user(user)
+    rows = _product_rows(principal, domain=domain) if _DOMAIN.match(domain) else []
     if not rows:
         return _not_found(request, user, "domain", domain)
-    return _render(request, user, "domain.html", title=f"Domain {domain}", domain=domain, rows=rows)
+    visible = {i: s for i, s in registry.load_mesh().products.items() if lifecycle.visible(s, principal)}
+    trust = domain_trust(domain, visible)
+    scores = {t.product_id: t for t in trust.products}
+    rows.sort(key=lambda r: -scores[r["id"]].score if r["id"] in scores else 1)  # ranked; invalid last
+    return _render(
+        request,
+        user,
+        "domain.html",
+        title=f"Domain {domain}",
+        domain=domain,
+        rows=rows,
+        trust=trust,
+        scores=scores,
+    )
 
 
 @router.get("/ui/products/{product_id:path}", response_class=HTMLResponse, include_in_schema=False)
@@ -340,6 +356,7 @@ def product_page(request: Request, user: GetUserDep, product_id: str) -> HTMLRes
         table_snippets=_table_snippets(spec),
         policy_rows=_policy_rows(spec),
         slo=_slo(spec),
+        trust=product_trust(spec, registry.load_mesh().products),
     )
 
 
@@ -363,6 +380,12 @@ def _policy_rows(spec: ProductSpec) -> list[PolicyRow]:
     return rows + [
         PolicyRow(f.policy, "", f.severity, "global", [f]) for f in findings if f.policy not in ids
     ]
+
+
+def product_trust(spec: ProductSpec, mesh: dict[str, ProductSpec]) -> Any:
+    from data_mesh.metadata.trust import product_trust as trust
+
+    return trust(spec, mesh)
 
 
 def _slo(spec: ProductSpec) -> Any:
