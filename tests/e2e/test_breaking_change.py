@@ -22,8 +22,19 @@ CAROL = Principal("carol.analyst", "user", roles=frozenset({"viewer"}))
 DAVE = Principal("dave.analyst", "user", roles=frozenset({"viewer"}))
 
 
+@pytest.fixture(scope="module")
+def own_assets(airflow_db):
+    """Airflow's database reset on the way in and out: its Assets are addressed by the warehouse URL,
+    and an Asset name seen at this module's URLs would be inactive for the other modules' DAGs."""
+    from airflow.utils import db
+
+    db.resetdb()
+    yield
+    db.resetdb()
+
+
 @pytest.fixture
-def mesh(tmp_path, monkeypatch, demo_sources, airflow_db):
+def mesh(tmp_path, monkeypatch, demo_sources, own_assets):
     """A copy of the domains, and stores of this test only."""
     from data_mesh.metadata.store import dispose_engines
 

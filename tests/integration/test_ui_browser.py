@@ -280,3 +280,43 @@ def test_request_access_on_the_product_page(mesh, browser):
     finally:
         viewer.close()
         owner.close()
+
+
+def test_slo_and_trust_panels(mesh, browser):
+    """The SLO DAG evaluates the published mesh for real; the product page shows its attainment and the
+    product's trust score with the steps to raise it. Screenshots: ui-slo.png, ui-trust.png, ui-domain.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    run_id = mesh.trigger("data_mesh__slo")
+    mesh.unpause("data_mesh__slo")
+    run = mesh.wait_for_run("data_mesh__slo", lambda r: r["dag_run_id"] == run_id)
+    assert run["state"] == "success", run
+    slo = requests.get(
+        f"{mesh.url}/data-mesh/api/products/{PRODUCT}/slo",
+        headers={"Authorization": f"Bearer {mesh.token}"},
+        timeout=60,
+    ).json()
+    assert slo["current"]["state"] in {"met", "violated"}, slo["current"]
+    trust = requests.get(
+        f"{mesh.url}/data-mesh/api/products/{PRODUCT}/trust",
+        headers={"Authorization": f"Bearer {mesh.token}"},
+        timeout=60,
+    ).json()
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    try:
+        log_in(page, mesh.url, "viewer", "viewer")
+        page.goto(f"{mesh.url}/data-mesh/ui/products/{PRODUCT}#slo")
+        state = page.locator("#slo-state")
+        state.wait_for(timeout=30_000)
+        assert state.inner_text() == slo["current"]["state"]
+        assert page.locator("#slo svg").count() == 1  # the daily attainment chart
+        page.locator("#slo").screenshot(path=str(ARTIFACTS / "ui-slo.png"))
+        assert page.locator("#trust-level").inner_text() == trust["level"]
+        assert page.locator("#trust-components tbody tr").count() == 7
+        assert page.locator("#trust-steps li").count() == len(trust["steps"])
+        page.locator("#trust").screenshot(path=str(ARTIFACTS / "ui-trust.png"))
+        page.goto(f"{mesh.url}/data-mesh/ui/domains/sales")
+        page.locator("#domain-trust").wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "ui-domain.png"))
+    finally:
+        context.close()
