@@ -1,7 +1,8 @@
 """The sales domain's own policies, on top of the platform's global ones (`data-mesh check`).
 
-Each is a function of the product's contract, made a policy by `data_mesh.policy`; its id starts
-with the domain. An `error` blocks the DAG at parse, a `warning` is reported only.
+Each is made a policy by `data_mesh.policy`; its id starts with the domain. A policy on the contract
+runs at DAG parse (an `error` blocks the DAG); one `on="data"` runs on every batch at publish
+(`ctx.data`, an Arrow table: an `error` rejects the batch to quarantine). A `warning` is reported only.
 """
 
 from __future__ import annotations
@@ -27,3 +28,19 @@ def amount_has_currency(spec: ProductSpec, ctx: PolicyContext) -> Iterator[Viola
 def daily_partitions(spec: ProductSpec, ctx: PolicyContext) -> Iterator[Violation]:
     if spec.partitioning.granularity != "day":
         yield Violation("schema[0].properties", f"partitioned by {spec.partitioning.granularity}, not day")
+
+
+@policy(
+    "sales.usd-amounts",
+    "Sales amounts are invoiced in USD (the contracts say so): another currency is flagged at publish.",
+    "warning",
+    on="data",
+)
+def usd_amounts(spec: ProductSpec, ctx: PolicyContext) -> Iterator[Violation]:
+    import pyarrow.compute as pc
+
+    if "currency" not in ctx.data.column_names:
+        return
+    others = pc.sum(pc.invert(pc.equal(ctx.data.column("currency"), "USD"))).as_py() or 0
+    if others:
+        yield Violation("column currency", f"{others} row(s) in another currency than USD")

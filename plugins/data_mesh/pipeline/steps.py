@@ -133,10 +133,18 @@ def validate(spec: ProductSpec, run: RunInfo, transformed: Transformed) -> Valid
         report = ValidationReport.from_violation(spec.id, violation)
         _quarantine(spec, run, window.key, transformed.staged, report)
         raise
-    report, staged = check_and_stage(table, spec, product_storage(spec), window)
+    storage = product_storage(spec)
+    report, staged = check_and_stage(table, spec, storage, window)
     if staged is None:
         _quarantine(spec, run, window.key, transformed.staged, report)
         raise ValidationFailed(report)
+    refused = _data_policies(spec, table)
+    if refused is not None:
+        storage.discard(staged)
+        _quarantine(
+            spec, run, window.key, transformed.staged, ValidationReport.from_violation(spec.id, refused)
+        )
+        raise refused
     recorder.validation(spec, run, window.key, report, quarantine_path=None)
     log.info("%s: %d rows passed %d checks", spec.id, table.num_rows, report.evaluated)
     return Validated(
@@ -147,6 +155,21 @@ def validate(spec: ProductSpec, run: RunInfo, transformed: Transformed) -> Valid
         validation=_summary(report),
         report=report.to_dict(),
     )
+
+
+def _data_policies(spec: ProductSpec, table: pa.Table) -> Any:
+    """The policies on the data, on this batch: warnings logged; a `ContractViolation` naming every
+    blocking finding (the batch is then rejected), or None."""
+    from data_mesh.contract.policies import check_data
+    from data_mesh.exceptions import ContractViolation
+
+    findings = check_data(spec, table)
+    for finding in findings:
+        if not finding.blocking:
+            log.warning("%s: policy %s (%s): %s: %s", spec.id, finding.policy, finding.status, finding.field,
+                        finding.message)  # fmt: skip
+    blocking = [f"policy {f.policy} violated: {f.field}: {f.message}" for f in findings if f.blocking]
+    return ContractViolation(spec.id, blocking) if blocking else None
 
 
 def publish(spec: ProductSpec, run: RunInfo, validated: Validated) -> Published:

@@ -366,6 +366,7 @@ class PolicyRow(NamedTuple):
     severity: str
     scope: str
     findings: list[Finding]
+    on: str = "contract"
 
 
 def _policy_rows(spec: ProductSpec) -> list[PolicyRow]:
@@ -373,7 +374,7 @@ def _policy_rows(spec: ProductSpec) -> list[PolicyRow]:
     findings = check_product(spec)
     applied = policies_for(spec.domain)
     rows = [
-        PolicyRow(p.id, p.description, p.severity, p.scope, [f for f in findings if f.policy == p.id])
+        PolicyRow(p.id, p.description, p.severity, p.scope, [f for f in findings if f.policy == p.id], p.on)
         for p in applied
     ]
     ids = {p.id for p in applied}

@@ -228,11 +228,13 @@ def test_product_page_shows_each_policy_and_a_waived_finding(stores, tmp_path, m
         for r in rows
     ]
     results = {policy[0]: result[0] for result, policy, _severity, _scope, *_ in cells}
-    assert sum(1 for row in cells if row[3] == ["sales"]) == 2
+    assert sum(1 for row in cells if row[3] == ["sales"]) == 3
     from data_mesh.contract.policies.builtin import GLOBAL_POLICIES
 
-    assert len(results) == len(GLOBAL_POLICIES) + 2 and results["global.support-channel"] == "waived"
-    assert all(results[p] == "passed" for p in results if p != "global.support-channel")
+    assert len(results) == len(GLOBAL_POLICIES) + 3 and results["global.support-channel"] == "waived"
+    on_data = {p.id for p in GLOBAL_POLICIES if p.on == "data"} | {"sales.usd-amounts"}
+    assert all(results[p] == "each" for p in on_data)  # checked on every batch at publish
+    assert all(results[p] == "passed" for p in results if p not in on_data | {"global.support-channel"})
     assert "governance-board" in page
 
 

@@ -1,8 +1,11 @@
 """What a policy is, what it finds, and how a waiver changes a finding.
 
 A policy has an id (`global.naming`, `sales.currency-documented`), a description, a severity
-(`error` blocks: a DAG import error at parse; `warning` is reported only) and a check: a function
-of the product and a `PolicyContext` that yields `Violation`s (the contract field and the reason).
+(`error` blocks; `warning` is reported only) and a check: a function of the product and a
+`PolicyContext` that yields `Violation`s (the field at fault and the reason). A policy is about the
+contract (`on="contract"`: checked at DAG parse, in the tests and by `data-mesh check`, where an
+error is a DAG import error) or about the data (`on="data"`: checked on every batch at publish,
+`ctx.data` holding it as an Arrow table, where an error rejects the batch to quarantine).
 Policies are made with the `policy` decorator, in one file per set: the platform's global ones in
 `builtin.py`, a domain's own in `domains/<domain>/policies.py` (see `local.py`).
 
@@ -19,12 +22,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from data_mesh.contract.spec import ProductSpec
 
 Severity = Literal["error", "warning"]
 Status = Literal["violated", "waived"]
+Target = Literal["contract", "data"]
 
 
 class Violation(NamedTuple):
@@ -41,6 +45,7 @@ class PolicyContext:
     expectations_folder: Path
     known_users: frozenset[str] | None = None  # None: the platform does not know its users
     today: date = field(default_factory=date.today)  # per check: a dag-processor runs for days
+    data: Any = None  # the batch being published (a pyarrow Table), for the policies on data
 
 
 Check = Callable[[ProductSpec, PolicyContext], Iterable[Violation]]
@@ -53,23 +58,29 @@ class Policy:
     severity: Severity
     check: Check
     scope: str = "global"  # "global", or the domain whose policies file declared it (`local.py`)
+    on: Target = "contract"  # what it checks: the contract, or each batch at publish
 
     def to_dict(self) -> dict[str, str]:
         return {
             "id": self.id,
             "severity": self.severity,
             "scope": self.scope,
+            "on": self.on,
             "description": self.description,
         }
 
 
-def policy(policy_id: str, description: str, severity: Severity = "error") -> Callable[[Check], Policy]:
+def policy(
+    policy_id: str, description: str, severity: Severity = "error", on: Target = "contract"
+) -> Callable[[Check], Policy]:
     """Decorator: a check function becomes a `Policy` (a module-level name the loaders collect)."""
     if severity not in ("error", "warning"):
         raise ValueError(f"policy {policy_id}: severity is 'error' or 'warning', not {severity!r}")
+    if on not in ("contract", "data"):
+        raise ValueError(f"policy {policy_id}: on is 'contract' or 'data', not {on!r}")
 
     def make(check: Check) -> Policy:
-        return Policy(policy_id, description, severity, check)
+        return Policy(policy_id, description, severity, check, on=on)
 
     return make
 

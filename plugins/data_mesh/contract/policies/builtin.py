@@ -131,6 +131,34 @@ def support_channel(spec: ProductSpec, ctx: PolicyContext) -> Iterator[Violation
         yield Violation("support", "no support channel: consumers cannot reach the owning team")
 
 
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
+
+
+@policy(
+    "global.no-undeclared-pii",
+    "No personal data hides in a column that is not classified restricted (checked on every batch).",
+    on="data",
+)
+def no_undeclared_pii(spec: ProductSpec, ctx: PolicyContext) -> Iterator[Violation]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = ctx.data
+    for column in spec.columns:
+        if column.is_pii or column.name not in table.column_names:
+            continue
+        values = table.column(column.name)
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            continue
+        found = pc.sum(pc.match_substring_regex(values, EMAIL_PATTERN)).as_py() or 0
+        if found:  # never the values themselves: they are the personal data
+            yield Violation(
+                f"column {column.name}",
+                f"{found} value(s) look like e-mail addresses in a {column.classification} column: classify "
+                "it restricted (pseudonymized at rest) or stop publishing them",
+            )
+
+
 GLOBAL_POLICIES: tuple[Policy, ...] = (
     naming,
     documented,
@@ -144,4 +172,5 @@ GLOBAL_POLICIES: tuple[Policy, ...] = (
     buildable,
     major_version,
     support_channel,
+    no_undeclared_pii,
 )

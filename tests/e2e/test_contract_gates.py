@@ -1,5 +1,6 @@
-"""The breaking-change gate on real DAG runs: refused at parse and at publish naming the consumers it
-breaks; a new major published side by side while the old one is still served."""
+"""The governance gates on real DAG runs: the breaking-change gate (refused at parse and at publish,
+naming the consumers it breaks; a new major published side by side while the old one is served) and
+the policies on the data (a batch that breaks one is rejected at publish, naming the policy)."""
 
 from __future__ import annotations
 
@@ -141,3 +142,37 @@ def test_a_new_major_is_published_side_by_side_until_the_old_ones_end_of_life(me
 
     with pytest.raises(ProductRetired, match="read its successor sales.customer_orders_v2"):
         read_table(ORDERS, CAROL, purpose="old", path="api", columns=["region"])
+
+
+def test_a_policy_on_the_data_rejects_the_batch_at_publish(mesh):
+    """customer_email declassified, and the contract policy that would object waived: the contract
+    passes at parse, but the e-mail addresses in the batch break global.no-undeclared-pii."""
+    from data_mesh.storage.products import product_storage
+
+    contract = mesh / "sales" / "customer_orders.odcs.yaml"
+    edit(contract, "classification: restricted, criticalDataElement: true", "classification: internal")
+    expires = datetime.now(UTC).date() + timedelta(days=7)
+    waiver = (
+        "\ncustomProperties:\n  - property: policyWaivers\n    value:\n"
+        "      - {policy: global.pii-restricted, reason: a vendor says it is fine, approvedBy: bob.crm, "
+        f'expires: "{expires}"}}\n'
+    )
+    edit(contract, "\ncustomProperties:\n", waiver)
+    dag = sales_dag()  # the contract passes at parse: its only objection is waived
+    run = dag.test(run_conf={"partition": DAY})
+    assert run.state == "failed"
+    [failed] = [ti for ti in run.get_task_instances() if ti.state == "failed"]
+    assert failed.task_id == "validate"
+    spec = registry.get_product(ORDERS)
+    assert product_storage(spec).versions() == []  # nothing published
+    from data_mesh.metadata.store import MetadataStore
+
+    [validation] = MetadataStore().quality_history(ORDERS)
+    assert not validation.success and validation.quarantine_path
+    problems = [r["exception"] for r in validation.report["results"]]
+    assert any(
+        p.startswith("policy global.no-undeclared-pii violated: column customer_email: ")
+        and "look like e-mail addresses in a internal column" in p
+        for p in problems
+    ), problems
+    assert "@" not in " ".join(problems)  # the finding never quotes the personal data
