@@ -121,7 +121,10 @@ def airflow_environment(airflow_home: Path, sources_url: str, api_port: int = 80
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "DATA_MESH_HOME": env.get("DATA_MESH_HOME", str(REPO)),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")])),
+            # this checkout first (an editable install of another checkout must not win)
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO), str(REPO / "plugins"), env.get("PYTHONPATH", "")])
+            ),
         }
     )
     for conn_id, secret in DEMO_SECRETS.items():
