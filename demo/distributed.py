@@ -255,7 +255,16 @@ def environment(airflow_home: Path, topology: Topology, jwt_secret: str) -> dict
 
 def describe(topology: Topology, airflow: Airflow) -> str:
     """The topology that runs: every process with its pid, the hostnames and the ports."""
-    lines = [f"  {name:<14} pid {p.pid}" for name, p in airflow.processes.items() if name != "db-migrate"]
+    lines = []
+    for name, process in airflow.processes.items():
+        if name == "db-migrate":
+            continue
+        extra = airflow.components.get(name, ([], {}))[1]
+        ports = [
+            f"{key.split('__')[-1].lower()} {value}" for key, value in extra.items() if key.endswith("_PORT")
+        ]
+        where = f"api :{topology.api_port}" if name == "api-server" else ", ".join(ports)
+        lines.append(f"  {name:<14} pid {process.pid:<8} {where}".rstrip())
     workers = ", ".join(f"{w}@{topology.host}" for w in topology.workers)
     return "\n".join(
         [
