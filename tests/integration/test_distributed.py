@@ -253,11 +253,19 @@ def test_the_whole_mesh_runs_on_celery_postgres_and_s3(mesh, runs, monkeypatch):
     # the catalog shows all three published, to a logged-in user only
     catalog_url = f"{mesh.api.url}/data-mesh/api/products"
     assert requests.get(catalog_url, timeout=30).status_code == 401
-    answer = requests.get(catalog_url, headers={"Authorization": f"Bearer {mesh.api.token}"}, timeout=30)
+    auth = {"Authorization": f"Bearer {mesh.api.token}"}
+    answer = requests.get(catalog_url, headers=auth, timeout=30)
     assert answer.status_code == 200, answer.text[:300]
     listed = {p["id"]: p for p in answer.json()["products"]}
     for product_id in PRODUCTS:
         assert (listed[product_id]["latest_version"] or 0) >= 1, listed.get(product_id)
+
+    # the api-server reads the table on S3 too (its own lookup of the Connection): a governed download
+    csv = requests.get(
+        f"{catalog_url}/finance.monthly_revenue/download", params={"format": "csv"}, headers=auth, timeout=60
+    )
+    assert csv.status_code == 200, csv.text[:300]
+    assert len(csv.text.strip().splitlines()) == 1 + listed["finance.monthly_revenue"]["latest_rows"]
 
     # the S3 secret is in no log, no metadata record and no Asset extra
     secret = _s3_secret(mesh).encode()
