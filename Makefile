@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 DATACONTRACT_VENV ?= .venv-datacontract
 export DATACONTRACT_BIN ?= $(abspath $(DATACONTRACT_VENV))/bin/datacontract
 
-.PHONY: run test test-unit bench lint lock clean browser datacontract
+.PHONY: run run-distributed test test-unit bench lint lock clean browser datacontract
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	python3 -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
@@ -29,6 +29,10 @@ datacontract: $(DATACONTRACT_VENV)/.installed
 ## Start the demo sources and Airflow (scheduler, dag-processor, api-server :8080, triggerer); Ctrl-C stops all.
 run: $(VENV)/.installed
 	$(PY) -m demo.launcher
+
+## The production topology without Docker: CeleryExecutor (Redis broker, two workers), PostgreSQL, S3 (moto).
+run-distributed: $(VENV)/.installed
+	$(PY) -m demo.distributed
 
 ## Whole test suite: unit, end-to-end DAG runs, real Airflow, PostgreSQL, headless Chromium.
 test: $(VENV)/.installed $(DATACONTRACT_VENV)/.installed browser
@@ -56,4 +60,4 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 clean:
-	rm -rf .airflow data/products data/staging data/quarantine data/metadata.db* data/openlineage
+	rm -rf .airflow .airflow-distributed data/products data/staging data/quarantine data/metadata.db* data/openlineage

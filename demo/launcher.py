@@ -25,28 +25,21 @@ garbage collections at exit, see `AIRFLOW_FAST_EXIT`.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
 import requests
 
+from demo.processes import STOP_TIMEOUT, spawn, stop_processes
+
 REPO = Path(__file__).resolve().parents[1]
-# Seconds between SIGTERM to everything and SIGKILL to what is left. Airflow's own shutdown has
-# waits of its own: a task supervisor escalates SIGINT -> SIGTERM -> SIGKILL 5 s apart and then
-# reports the task's end to the api-server, the scheduler joins its LocalExecutor workers only
-# after that, and the triggerer's kill of its runner subprocess took 10.1-10.2 s in 2 of 10 stops on
-# the 2-core machine; a 12 s deadline needed SIGKILL in 1 of 11 stops there and once in CI (the
-# scheduler waiting for a LocalExecutor worker, 12.1-12.2 s).
-STOP_TIMEOUT = 20.0
 AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 # `airflow <command>` as the `airflow` script runs it, except that the interpreter's last garbage
 # collections are skipped at exit: with the ~10^6 objects an Airflow component holds they take
@@ -128,7 +121,10 @@ def airflow_environment(airflow_home: Path, sources_url: str, api_port: int = 80
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "DATA_MESH_HOME": env.get("DATA_MESH_HOME", str(REPO)),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")])),
+            # this checkout first (an editable install of another checkout must not win)
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO), str(REPO / "plugins"), env.get("PYTHONPATH", "")])
+            ),
         }
     )
     for conn_id, secret in DEMO_SECRETS.items():
@@ -144,190 +140,11 @@ def airflow_environment(airflow_home: Path, sources_url: str, api_port: int = 80
     return env
 
 
-def spawn(
-    argv: list[str], log: Path | None, cwd: Path | str, env: dict[str, str] | None = None
-) -> subprocess.Popen:
-    """A child in a session of its own: the terminal's Ctrl-C never reaches it, `stop_processes` does."""
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps its copy
-    try:
-        return subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=cwd,
-            env=env,
-        )
-    finally:
-        if not isinstance(out, int):
-            out.close()
+class AirflowApi:
+    """Airflow's REST API as the admin user: DAGs, runs, triggers (what the launchers and tests drive)."""
 
-
-def _tree(roots: Iterable[psutil.Process]) -> list[psutil.Process]:
-    """`roots` and all their descendants that are still there."""
-    found: dict[int, psutil.Process] = {}
-    for root in roots:
-        try:
-            for proc in (root, *root.children(recursive=True)):
-                found.setdefault(proc.pid, proc)
-        except psutil.NoSuchProcess:
-            pass
-    return list(found.values())
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _signal_all(procs: Iterable[psutil.Process], started_groups: set[int], signalled: set[int]) -> None:
-    """Each process once, through its process group (`killpg`) unless that group had its signal already.
-
-    The groups of the processes the launcher started get SIGTERM; groups their descendants made get
-    SIGINT: those are Airflow's task processes, which Airflow itself stops with SIGINT first (a
-    SIGTERM only calls the operator's on_kill() and the task runs on to its end). The launcher's own
-    group is never signalled as a group. `signalled` is updated with the groups signalled here.
-    """
-    own_group = os.getpgrp()
-    for proc in procs:
-        try:
-            group = os.getpgid(proc.pid)
-            sig = signal.SIGTERM if group in started_groups or group == own_group else signal.SIGINT
-            if group == own_group or group in signalled:
-                proc.send_signal(sig)  # started after its group was signalled, or one of ours
-            else:
-                os.killpg(group, sig)
-                signalled.add(group)
-        except (psutil.NoSuchProcess, ProcessLookupError, PermissionError):
-            pass
-
-
-def _running(popens: Iterable[subprocess.Popen]) -> list[psutil.Process]:
-    procs = []
-    for popen in popens:
-        if popen.poll() is None:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                procs.append(psutil.Process(popen.pid))
-    return procs
-
-
-def stop_processes(
-    processes: Iterable[subprocess.Popen],
-    last: Iterable[subprocess.Popen] = (),
-    timeout: float = STOP_TIMEOUT,
-    hurry: Callable[[], bool] = lambda: False,
-    say: Callable[[str], None] = lambda line: print(line, flush=True),
-) -> list[str]:
-    """Stop `processes`, then `last`, and everything they started; SIGKILL only what outlives `timeout`.
-
-    Every process group of `processes` and of their descendants is signalled at once (see
-    `_signal_all`); processes started meanwhile are signalled as they appear. `last` (the api-server,
-    which task supervisors report to while they stop) is signalled once the others are gone, or
-    after two thirds of `timeout`. What is still alive at `timeout` seconds, or as soon as `hurry()`
-    is true, is SIGKILLed; returns those, one "pid command" line each (normally none).
-    """
-    first, last = list(processes), list(last)
-    started_groups = {popen.pid for popen in first + last}  # each runs in a session of its own
-    signalled: set[int] = set()
-    seen: dict[int, psutil.Process] = {}
-
-    def signal_new(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
-        new = [proc for proc in _tree(procs) if proc.pid not in seen]
-        seen.update((proc.pid, proc) for proc in new)
-        _signal_all(new, started_groups, signalled)
-        return new
-
-    start = time.monotonic()
-    signal_new(_running(first))
-    last_signalled = False
-    while True:
-        for popen in first + last:
-            popen.poll()  # reaps our own children
-        alive = [proc for proc in seen.values() if _alive(proc)]
-        alive += signal_new(alive)  # e.g. a task the scheduler handed out as it was stopping
-        elapsed = time.monotonic() - start
-        if not last_signalled and (not alive or elapsed >= timeout * 2 / 3):
-            last_signalled = True
-            alive += signal_new(_running(last))
-        if not alive or elapsed >= timeout or hurry():
-            break
-        time.sleep(0.1)
-    killed = []
-    for proc in alive:
-        try:
-            killed.append(f"{proc.pid} {' '.join(proc.cmdline()).strip()[:100] or proc.name()}")
-        except psutil.Error:
-            killed.append(str(proc.pid))
-    if alive:
-        say(
-            f"{len(alive)} process(es) still running after {elapsed:.0f}s; sending SIGKILL: "
-            + "; ".join(killed)
-        )
-        for proc in alive:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
-        psutil.wait_procs(alive, timeout=5)
-    for popen in first + last:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            popen.wait(5)
-    return killed
-
-
-class Airflow:
-    """Airflow's components, each in its own session, started as `airflow standalone` would; a REST client.
-
-    `log_path` names the logs: `<stem>.db-migrate<suffix>`, `<stem>.scheduler<suffix>`, ... next to it.
-    """
-
-    def __init__(self, env: dict[str, str], api_port: int = 8080, log_path: Path | None = None) -> None:
-        self.env, self.url = env, f"http://localhost:{api_port}"
-        self.log_path = log_path
-        self.airflow = str(Path(sys.executable).parent / "airflow")
-        self.processes: dict[str, subprocess.Popen] = {}
-        self.token: str | None = None
-        self._start("db-migrate", self.airflow, "db", "migrate")
-
-    def _start(self, name: str, *argv: str) -> None:
-        log = (
-            self.log_path.with_name(f"{self.log_path.stem}.{name}{self.log_path.suffix}")
-            if self.log_path
-            else None
-        )
-        self.processes[name] = spawn(list(argv), log, env=self.env, cwd=self.env["AIRFLOW_HOME"])
-
-    def exited(self) -> str | None:
-        """The first component that is no longer running ("name (exit code)"), if any."""
-        for name, process in self.processes.items():
-            if name != "db-migrate" and process.poll() is not None:
-                return f"{name} (exit code {process.returncode})"
-        return None
-
-    def wait_ready(self, timeout: float = 240) -> None:
-        deadline = time.monotonic() + timeout
-        migrate = self.processes["db-migrate"]
-        try:
-            if migrate.wait(timeout) != 0:
-                raise RuntimeError(f"airflow db migrate exited with {migrate.returncode}")
-        except subprocess.TimeoutExpired:
-            raise TimeoutError(f"airflow db migrate still running after {timeout:.0f}s") from None
-        if len(self.processes) == 1:
-            fast_exit = [sys.executable, "-c", AIRFLOW_FAST_EXIT.format(script=self.airflow)]
-            for component in AIRFLOW_COMPONENTS:
-                self._start(component, *fast_exit, component)
-        while time.monotonic() < deadline:
-            if exited := self.exited():
-                raise RuntimeError(f"airflow {exited} exited")
-            try:
-                if requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).ok:
-                    self.token = self.login("admin", "admin")
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(1)
-        raise TimeoutError(f"Airflow API not ready at {self.url} after {timeout:.0f}s")
+    def __init__(self, url: str, token: str | None = None) -> None:
+        self.url, self.token = url, token
 
     def login(self, username: str, password: str) -> str:
         answer = requests.post(
@@ -376,6 +193,70 @@ class Airflow:
             time.sleep(3)
         raise TimeoutError(f"{dag_id}: no finished run after {timeout:.0f}s: {self.runs(dag_id)}")
 
+
+class Airflow(AirflowApi):
+    """Airflow's components, each in its own session, started as `airflow standalone` would; a REST client.
+
+    `components`: name -> (arguments of `airflow`, extra environment of that process); by default
+    scheduler, dag-processor, triggerer and api-server with `env` alone. `log_path` names the logs:
+    `<stem>.db-migrate<suffix>`, `<stem>.scheduler<suffix>`, ... next to it.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        api_port: int = 8080,
+        log_path: Path | None = None,
+        components: dict[str, tuple[list[str], dict[str, str]]] | None = None,
+    ) -> None:
+        super().__init__(f"http://localhost:{api_port}")
+        self.env = env
+        self.log_path = log_path
+        self.components = components or {name: ([name], {}) for name in AIRFLOW_COMPONENTS}
+        self.airflow = str(Path(sys.executable).parent / "airflow")
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._start("db-migrate", [self.airflow, "db", "migrate"])
+
+    def _start(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
+        log = (
+            self.log_path.with_name(f"{self.log_path.stem}.{name}{self.log_path.suffix}")
+            if self.log_path
+            else None
+        )
+        env = {**self.env, **(extra_env or {})}
+        self.processes[name] = spawn(argv, log, env=env, cwd=self.env["AIRFLOW_HOME"])
+
+    def exited(self) -> str | None:
+        """The first component that is no longer running ("name (exit code)"), if any."""
+        for name, process in self.processes.items():
+            if name != "db-migrate" and process.poll() is not None:
+                return f"{name} (exit code {process.returncode})"
+        return None
+
+    def wait_ready(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        migrate = self.processes["db-migrate"]
+        try:
+            if migrate.wait(timeout) != 0:
+                raise RuntimeError(f"airflow db migrate exited with {migrate.returncode}")
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"airflow db migrate still running after {timeout:.0f}s") from None
+        if len(self.processes) == 1:
+            fast_exit = [sys.executable, "-c", AIRFLOW_FAST_EXIT.format(script=self.airflow)]
+            for name, (args, extra_env) in self.components.items():
+                self._start(name, [*fast_exit, *args], extra_env)
+        while time.monotonic() < deadline:
+            if exited := self.exited():
+                raise RuntimeError(f"airflow {exited} exited")
+            try:
+                if requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).ok:
+                    self.token = self.login("admin", "admin")
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"Airflow API not ready at {self.url} after {timeout:.0f}s")
+
     def stop(self, timeout: float = STOP_TIMEOUT) -> list[str]:
         """Every component and everything it started (see `stop_processes`); returns what was SIGKILLed."""
         return stop_processes(*self.stop_order(), timeout=timeout)
@@ -395,17 +276,30 @@ def product_dag_ids() -> tuple[list[str], list[str]]:
     return [s.dag_id for s in specs if not s.inputs], [s.dag_id for s in specs if s.inputs]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--api-port", type=int, default=8080)
-    parser.add_argument("--sources-port", type=int, default=8900)
-    parser.add_argument("--scale", type=int, default=1, help="demo source volume multiplier")
-    parser.add_argument("--airflow-home", type=Path, default=REPO / ".airflow", help="AIRFLOW_HOME and logs")
-    args = parser.parse_args()
+def start_mesh(airflow: AirflowApi) -> tuple[list[str], list[str]]:
+    """Unpause every product DAG and the SLO DAG; make sure each producer has a first run."""
+    producers, consumers = product_dag_ids()
+    airflow.wait_for_dags(producers + consumers + [SLO_DAG_ID])
+    for dag_id in [SLO_DAG_ID, *consumers, *producers]:
+        airflow.unpause(dag_id)
+    time.sleep(10)  # unpausing lets the scheduler start the latest daily interval by itself
+    for dag_id in producers:
+        if not airflow.runs(dag_id):
+            airflow.trigger(dag_id)
+    return producers, consumers
 
-    airflow_home = args.airflow_home.resolve()
-    airflow_home.mkdir(parents=True, exist_ok=True)
-    sources_url = f"http://127.0.0.1:{args.sources_port}"
+
+def serve(
+    start: Callable[[list[subprocess.Popen]], Airflow],
+    ready: Callable[[Airflow], str],
+    what: str = "Airflow and the demo sources",
+) -> None:
+    """Run until Ctrl-C (or a component exits), then stop everything that was started.
+
+    `start(helpers)` spawns the helper processes (appending each to `helpers` at once, so that a
+    Ctrl-C during the start still stops them) and returns the Airflow components; `ready(airflow)`
+    runs once Airflow answers and returns the banner to print. Exits 1 if a component died.
+    """
     stopping = hurry = False
 
     def interrupted(signum: int, _: object) -> None:
@@ -417,43 +311,14 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
-    sources: subprocess.Popen | None = None
+    helpers: list[subprocess.Popen] = []
     airflow: Airflow | None = None
     failed = False
     try:
-        sources = spawn(
-            [sys.executable, "-m", "demo.source_server"]
-            + ["--port", str(args.sources_port), "--scale", str(args.scale)],
-            airflow_home / "sources.log",
-            cwd=REPO,
-        )
-        env = airflow_environment(airflow_home, sources_url, args.api_port)
-        airflow = Airflow(env, args.api_port, airflow_home / "airflow.log")
-        print(
-            f"Demo sources on {sources_url}; starting Airflow "
-            f"(logs: {airflow_home}/airflow.<component>.log) ...",
-            flush=True,
-        )
+        airflow = start(helpers)
         airflow.wait_ready()
-        producers, consumers = product_dag_ids()
-        airflow.wait_for_dags(producers + consumers + [SLO_DAG_ID])
-        for dag_id in [SLO_DAG_ID, *consumers, *producers]:
-            airflow.unpause(dag_id)
-        time.sleep(10)  # unpausing lets the scheduler start the latest daily interval by itself
-        for dag_id in producers:
-            if not airflow.runs(dag_id):
-                airflow.trigger(dag_id)
-        print(
-            f"\nThe data mesh is running.\n"
-            f"  Airflow UI:    {airflow.url}  (admin / admin, viewer / viewer, owner alice.sales / alice)\n"
-            f"  Data Products: {airflow.url}/plugin/data-products\n"
-            f"  Producers:     {', '.join(producers)} (daily, first runs started)\n"
-            f"  Consumers:     {', '.join(consumers)} (run when their upstream products publish)\n"
-            f"  SLO alerts:    {SLO_DAG_ID} every few minutes; received at {sources_url}/_control/webhooks\n"
-            f"Press Ctrl-C to stop everything.",
-            flush=True,
-        )
-        while not (exited := airflow.exited() or ("demo sources" if sources.poll() is not None else None)):
+        print(ready(airflow), flush=True)
+        while not (exited := airflow.exited() or _helper_exited(helpers)):
             time.sleep(2)
         print(f"{exited} exited; stopping.", flush=True)
         failed = True
@@ -462,13 +327,66 @@ def main() -> None:
     finally:
         stopping = True
         first, last = airflow.stop_order() if airflow else ([], [])
-        print(f"\nStopping Airflow and the demo sources (up to {STOP_TIMEOUT:.0f}s) ...", flush=True)
+        print(f"\nStopping {what} (up to {STOP_TIMEOUT:.0f}s) ...", flush=True)
         t0 = time.monotonic()
-        killed = stop_processes([p for p in (sources, *first) if p], last, hurry=lambda: hurry)
+        killed = stop_processes([*helpers, *first], last, hurry=lambda: hurry)
         how = f"; {len(killed)} process(es) needed SIGKILL" if killed else ""
         print(f"Stopped in {time.monotonic() - t0:.1f}s{how}.", flush=True)
     if failed:
         sys.exit(1)
+
+
+def _helper_exited(helpers: list[subprocess.Popen]) -> str | None:
+    for popen in helpers:
+        if popen.poll() is not None:
+            return f"{' '.join(map(str, popen.args[1:4]))} (exit code {popen.returncode})"  # type: ignore[index]
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--api-port", type=int, default=8080)
+    parser.add_argument("--sources-port", type=int, default=8900)
+    parser.add_argument("--scale", type=int, default=1, help="demo source volume multiplier")
+    parser.add_argument("--airflow-home", type=Path, default=REPO / ".airflow", help="AIRFLOW_HOME and logs")
+    args = parser.parse_args()
+
+    airflow_home = args.airflow_home.resolve()
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    sources_url = f"http://127.0.0.1:{args.sources_port}"
+
+    def start(helpers: list[subprocess.Popen]) -> Airflow:
+        helpers.append(start_sources(args.sources_port, args.scale, airflow_home / "sources.log"))
+        env = airflow_environment(airflow_home, sources_url, args.api_port)
+        print(
+            f"Demo sources on {sources_url}; starting Airflow "
+            f"(logs: {airflow_home}/airflow.<component>.log) ...",
+            flush=True,
+        )
+        return Airflow(env, args.api_port, airflow_home / "airflow.log")
+
+    def ready(airflow: Airflow) -> str:
+        producers, consumers = start_mesh(airflow)
+        return (
+            f"\nThe data mesh is running.\n"
+            f"  Airflow UI:    {airflow.url}  (admin / admin, viewer / viewer, owner alice.sales / alice)\n"
+            f"  Data Products: {airflow.url}/plugin/data-products\n"
+            f"  Producers:     {', '.join(producers)} (daily, first runs started)\n"
+            f"  Consumers:     {', '.join(consumers)} (run when their upstream products publish)\n"
+            f"  SLO alerts:    {SLO_DAG_ID} every few minutes; received at {sources_url}/_control/webhooks\n"
+            f"Press Ctrl-C to stop everything."
+        )
+
+    serve(start, ready)
+
+
+def start_sources(port: int, scale: int, log: Path) -> subprocess.Popen:
+    """The demo source server (`demo.source_server`) as a process of its own."""
+    return spawn(
+        [sys.executable, "-m", "demo.source_server", "--port", str(port), "--scale", str(scale)],
+        log,
+        cwd=REPO,
+    )
 
 
 if __name__ == "__main__":

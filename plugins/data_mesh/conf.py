@@ -81,15 +81,10 @@ def catalog_url() -> str:
     return _env("DATA_MESH_CATALOG_URL", metadata_url())
 
 
-def s3_properties() -> dict[str, str]:
-    """pyiceberg S3 settings: `DATA_MESH_S3_ENDPOINT`, `_REGION`, `_ACCESS_KEY_ID`, `_SECRET_ACCESS_KEY`."""
-    names = {
-        "DATA_MESH_S3_ENDPOINT": "s3.endpoint",
-        "DATA_MESH_S3_REGION": "s3.region",
-        "DATA_MESH_S3_ACCESS_KEY_ID": "s3.access-key-id",
-        "DATA_MESH_S3_SECRET_ACCESS_KEY": "s3.secret-access-key",
-    }
-    return {prop: os.environ[env] for env, prop in names.items() if os.environ.get(env)}
+def s3_conn_id() -> str:
+    """The Airflow Connection (type aws) of an s3:// warehouse: login/password = key id/secret, extra
+    `endpoint_url` and `region_name`; `DATA_MESH_S3_*` variables override it (see storage/s3.py)."""
+    return _env("DATA_MESH_S3_CONN_ID", "data_mesh_s3")
 
 
 def vault_conn_id() -> str:

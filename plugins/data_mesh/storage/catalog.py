@@ -7,8 +7,9 @@ production). It is the layout of Iceberg's Java JDBC catalog, so Spark, Trino an
 with a JDBC catalog on the same database see the same tables.
 
 The warehouse is `DATA_MESH_STORAGE_ROOT` (a local folder, as a file:// URL, or any s3:// URL); S3
-settings come from `DATA_MESH_S3_*` (endpoint, region, keys). pyiceberg is imported here only, and
-this module is imported only by code that reads or writes products (never at DAG parse time).
+settings come from the Airflow Connection `data_mesh_s3` or `DATA_MESH_S3_*` (storage/s3.py).
+pyiceberg is imported here only, and this module is imported only by code that reads or writes
+products (never at DAG parse time).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from data_mesh import conf
+from data_mesh.storage.s3 import s3_properties
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
@@ -38,7 +40,7 @@ def warehouse_url(root: str | None = None) -> str:
 def catalog_properties(root: str | None = None) -> dict[str, str]:
     """The pyiceberg properties of the mesh catalog (the same ones the README gives other engines)."""
     props = {"uri": conf.catalog_url(), "warehouse": warehouse_url(root)}
-    props.update(conf.s3_properties())
+    props.update(s3_properties(props["warehouse"]))
     return props
 
 

@@ -1,7 +1,8 @@
 """Files beside the tables (staging) on the warehouse's filesystem: a local folder, S3 or any fsspec URL.
 
-S3 uses the same settings as the catalog (`DATA_MESH_S3_*`), so an S3-compatible endpoint (MinIO,
-moto) works for staging exactly as it does for the tables. pyarrow is imported inside the function.
+S3 uses the same settings as the catalog (storage/s3.py: the `data_mesh_s3` Connection,
+`DATA_MESH_S3_*`), so an S3-compatible endpoint (MinIO, moto) works for staging exactly as it does
+for the tables. pyarrow is imported inside the function.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from data_mesh import conf
+from data_mesh.storage.s3 import s3_properties
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -25,7 +26,7 @@ def filesystem(url: str) -> tuple[pafs.FileSystem, str]:
     if scheme == "file":
         return pafs.LocalFileSystem(), "/" + rest.lstrip("/")
     if scheme in ("s3", "s3a"):
-        props = conf.s3_properties()
+        props = s3_properties(url)
         endpoint = props.get("s3.endpoint")
         fs = pafs.S3FileSystem(
             access_key=props.get("s3.access-key-id"),
