@@ -294,7 +294,8 @@ def cmd_slo(backend: Backend, args: argparse.Namespace) -> int:
     elif current["state"] == "unknown":
         print(f"  now: unknown ({current['reason']}) at {_when(current['evaluated_at'])}")
     else:
-        age = f"{current['age_hours']:.1f} h old"
+        hours = current["age_hours"]
+        age = f"{hours:.1f} h old" if hours >= 0 else f"not ended yet, ends in {-hours:.1f} h"
         print(
             f"  now: {current['state']} (newest partition {current['newest_partition']}, {age}) at ", end=""
         )

@@ -89,8 +89,12 @@ def slo_panel(report: SloReport) -> SloPanel:
         state, detail = "unknown", f"Not measured: {current.reason}."
     else:
         state = current.state
+        age = current.age_hours or 0.0
+        how_old = (  # a partition still open (today's) has not ended: its age counts from its end
+            f"was {age:.1f} h old" if age >= 0 else f"had not ended yet (it ends {-age:.1f} h later)"
+        )
         detail = (
-            f"The newest partition ({current.newest_partition}) was {current.age_hours:.1f} h old at "
+            f"The newest partition ({current.newest_partition}) {how_old} at "
             f"the last evaluation ({current.evaluated_at:%Y-%m-%d %H:%M} UTC); "
             f"the limit is {current.sla_hours:g} h."
         )
