@@ -128,7 +128,9 @@ def airflow_environment(airflow_home: Path, sources_url: str, api_port: int = 80
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "DATA_MESH_HOME": env.get("DATA_MESH_HOME", str(REPO)),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO / "plugins"), str(REPO), env.get("PYTHONPATH", "")])
+            ),
         }
     )
     for conn_id, secret in DEMO_SECRETS.items():
