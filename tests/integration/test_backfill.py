@@ -39,22 +39,31 @@ NOT_REVENUE = {"cancelled", "returned"}
 
 def _backfill(airflow, reprocess: str) -> list[dict]:
     """Create the backfill over DAYS, wait until the scheduler completed it; its runs, by day."""
-    backfill = airflow.api(
-        "POST",
-        "/backfills",
-        json={
-            "dag_id": ORDERS_DAG,
-            "from_date": f"{DAYS[0]}T00:00:00Z",
-            "to_date": f"{DAYS[-1]}T00:00:00Z",
-            "max_active_runs": 3,  # bounded for a 2-core machine; runs of different days race on commits
-            "reprocess_behavior": reprocess,
-        },
-    )
+    body = {
+        "dag_id": ORDERS_DAG,
+        "from_date": f"{DAYS[0]}T00:00:00Z",
+        "to_date": f"{DAYS[-1]}T00:00:00Z",
+        "max_active_runs": 3,  # bounded for a 2-core machine; runs of different days race on commits
+        "reprocess_behavior": reprocess,
+    }
+    for _ in range(10):  # 503: Airflow's SQLite database was locked by the scheduler; Airflow undid it
+        answer = requests.post(
+            f"{airflow.url}/api/v2/backfills", json=body, timeout=60, headers=_auth(airflow)
+        )
+        if answer.status_code != 503:
+            break
+        time.sleep(3)
+    assert answer.status_code == 200, answer.text
+    backfill = answer.json()
     deadline = time.monotonic() + BACKFILL_TIMEOUT_S
     while not airflow.api("GET", f"/backfills/{backfill['id']}").get("completed_at"):
         assert time.monotonic() < deadline, f"backfill {backfill['id']} not complete: {_runs(airflow)}"
         time.sleep(5)
     return _runs(airflow)
+
+
+def _auth(airflow) -> dict[str, str]:
+    return {"Authorization": f"Bearer {airflow.token}"}
 
 
 def _runs(airflow) -> list[dict]:
@@ -120,7 +129,7 @@ def test_backfill_rebuilds_each_day_idempotently_and_each_month_once(airflow_ser
     # 3. finance: Airflow will not backfill an Asset-scheduled DAG, and the paused consumer got no runs
     refused = requests.post(
         f"{airflow.url}/api/v2/backfills",
-        headers={"Authorization": f"Bearer {airflow.token}"},
+        headers=_auth(airflow),
         json={"dag_id": REVENUE_DAG, "from_date": f"{DAYS[0]}T00:00:00Z", "to_date": f"{DAYS[-1]}T00:00:00Z"},
         timeout=30,
     )

@@ -99,12 +99,22 @@ class IcebergProduct:
         return self._table()
 
     def _create(self, catalog: Any) -> Table:
-        from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
+        from pyiceberg.exceptions import (
+            CommitFailedException,
+            NamespaceAlreadyExistsError,
+            TableAlreadyExistsError,
+        )
+        from sqlalchemy.exc import IntegrityError
 
         from data_mesh.storage.arrow import arrow_schema
 
-        with contextlib.suppress(NamespaceAlreadyExistsError):
+        try:
             catalog.create_namespace(self.spec.domain)
+        except NamespaceAlreadyExistsError:
+            pass
+        except IntegrityError:  # two first publishers of a domain: the loser hits the unique key
+            if not catalog.namespace_exists(self.spec.domain):
+                raise
         column = self.spec.column(self.spec.partitioning.column)
         try:
             with (
@@ -124,6 +134,9 @@ class IcebergProduct:
                     spec.add_identity(column.name)
         except TableAlreadyExistsError:  # another publisher created it first
             pass
+        except CommitFailedException:  # the same race lost at commit (SqlCatalog: "Table already exists")
+            if not catalog.table_exists(self.identifier):
+                raise
         return catalog.load_table(self.identifier)
 
     def _evolve(self, table: Table) -> Table:
