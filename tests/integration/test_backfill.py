@@ -9,8 +9,9 @@ partition it rebuilds (`contract.partition.resolve_partition`). What is checked:
   (`reprocess_behavior: completed`) publishes one more version per day and duplicates no row;
 - finance.monthly_revenue is scheduled on Assets, and Airflow refuses to backfill a DAG with a
   non-periodic schedule; a paused DAG gets no Asset events queued, so it is paused during the
-  producers' backfill and each affected month is rebuilt once afterwards by one run with the
-  `partition` param. Its orders then count the backfilled days.
+  backfill of both its inputs (marketing.ads_performance is backfilled over the same days, once)
+  and each affected month is rebuilt once afterwards by one run with the `partition` param. Its
+  orders then count the backfilled days.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.integration
 
 ORDERS, ORDERS_DAG = "sales.customer_orders", "sales__customer_orders"
 REVENUE, REVENUE_DAG = "finance.monthly_revenue", "finance__monthly_revenue"
+ADS_DAG = "marketing__ads_performance"
 FIRST_DAY = date(2026, 10, 25)  # 14 days across a month end: two affected months
 DAYS = [FIRST_DAY + timedelta(days=n) for n in range(14)]
 MONTHS = sorted({d.strftime("%Y-%m") for d in DAYS})
@@ -37,37 +39,40 @@ BACKFILL_TIMEOUT_S = 1500
 NOT_REVENUE = {"cancelled", "returned"}
 
 
-def _backfill(airflow, reprocess: str) -> list[dict]:
-    """Create the backfill over DAYS, wait until the scheduler completed it; its runs, by day."""
-    body = {
-        "dag_id": ORDERS_DAG,
-        "from_date": f"{DAYS[0]}T00:00:00Z",
-        "to_date": f"{DAYS[-1]}T00:00:00Z",
-        "max_active_runs": 3,  # bounded for a 2-core machine; runs of different days race on commits
-        "reprocess_behavior": reprocess,
-    }
-    for _ in range(10):  # 503: Airflow's SQLite database was locked by the scheduler; Airflow undid it
-        answer = requests.post(
-            f"{airflow.url}/api/v2/backfills", json=body, timeout=60, headers=_auth(airflow)
-        )
-        if answer.status_code != 503:
-            break
-        time.sleep(3)
-    assert answer.status_code == 200, answer.text
-    backfill = answer.json()
+def _backfill(airflow, *dag_ids: str, reprocess: str = "none") -> dict[str, list[dict]]:
+    """Backfill DAYS for each DAG at once, wait until the scheduler completed them; their runs, by day."""
+    created = {}
+    for dag_id in dag_ids:
+        body = {
+            "dag_id": dag_id,
+            "from_date": f"{DAYS[0]}T00:00:00Z",
+            "to_date": f"{DAYS[-1]}T00:00:00Z",
+            "max_active_runs": 2,  # bounded for a 2-core machine; runs of different days race on commits
+            "reprocess_behavior": reprocess,
+        }
+        for _ in range(10):  # 503: Airflow's SQLite database was locked by the scheduler; Airflow undid it
+            answer = requests.post(
+                f"{airflow.url}/api/v2/backfills", json=body, timeout=60, headers=_auth(airflow)
+            )
+            if answer.status_code != 503:
+                break
+            time.sleep(3)
+        assert answer.status_code == 200, answer.text
+        created[dag_id] = answer.json()["id"]
     deadline = time.monotonic() + BACKFILL_TIMEOUT_S
-    while not airflow.api("GET", f"/backfills/{backfill['id']}").get("completed_at"):
-        assert time.monotonic() < deadline, f"backfill {backfill['id']} not complete: {_runs(airflow)}"
-        time.sleep(5)
-    return _runs(airflow)
+    for dag_id, backfill_id in created.items():
+        while not airflow.api("GET", f"/backfills/{backfill_id}").get("completed_at"):
+            assert time.monotonic() < deadline, f"backfill of {dag_id} not complete: {_runs(airflow, dag_id)}"
+            time.sleep(5)
+    return {dag_id: _runs(airflow, dag_id) for dag_id in dag_ids}
 
 
 def _auth(airflow) -> dict[str, str]:
     return {"Authorization": f"Bearer {airflow.token}"}
 
 
-def _runs(airflow) -> list[dict]:
-    runs = airflow.api("GET", f"/dags/{ORDERS_DAG}/dagRuns", params={"limit": 100})["dag_runs"]
+def _runs(airflow, dag_id: str) -> list[dict]:
+    runs = airflow.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
     days = {d.isoformat() for d in DAYS}
     backfilled = [r for r in runs if r["run_type"] == "backfill" and r["logical_date"][:10] in days]
     return sorted(backfilled, key=lambda r: r["logical_date"])
@@ -100,12 +105,16 @@ def test_backfill_rebuilds_each_day_idempotently_and_each_month_once(airflow_ser
     started = time.monotonic()
     since = datetime.now(UTC)
     demo_sources.clear_faults()
-    airflow.wait_for_dags([ORDERS_DAG, REVENUE_DAG])
+    airflow.wait_for_dags([ORDERS_DAG, ADS_DAG, REVENUE_DAG])
     airflow.api("PATCH", f"/dags/{REVENUE_DAG}", json={"is_paused": True})  # no Asset-triggered runs
     airflow.unpause(ORDERS_DAG)
+    airflow.unpause(ADS_DAG)
 
-    # 1. the backfill: one run per day, each publishing its day
-    first = _backfill(airflow, "none")
+    # 1. the backfill of both of finance's inputs: one run per day, each publishing its day
+    backfilled = _backfill(airflow, ORDERS_DAG, ADS_DAG)
+    assert all(r["state"] == "success" for r in backfilled[ADS_DAG]), backfilled[ADS_DAG]
+    assert len(backfilled[ADS_DAG]) == len(DAYS)
+    first = backfilled[ORDERS_DAG]
     assert [r["logical_date"][:10] for r in first] == [d.isoformat() for d in DAYS]
     assert all(r["state"] == "success" for r in first), [(r["dag_run_id"], r["state"]) for r in first]
     published = _publications(ORDERS, {r["dag_run_id"] for r in first})
@@ -116,7 +125,7 @@ def test_backfill_rebuilds_each_day_idempotently_and_each_month_once(airflow_ser
     _assert_partitions_hold_the_source(demo_sources)
 
     # 2. the same backfill again, reprocessing the completed runs: new versions, no duplicate row
-    second = _backfill(airflow, "completed")
+    second = _backfill(airflow, ORDERS_DAG, reprocess="completed")[ORDERS_DAG]
     assert [r["dag_run_id"] for r in second] == [r["dag_run_id"] for r in first]  # the same runs, cleared
     assert all(r["state"] == "success" for r in second)
     republished = _publications(ORDERS, {r["dag_run_id"] for r in first})
@@ -157,8 +166,9 @@ def test_backfill_rebuilds_each_day_idempotently_and_each_month_once(airflow_ser
         window = window_of("month", date.fromisoformat(f"{month}-01"))
         sold = orders.read_table(orders.version(), window, columns=["order_date", "status"]).to_pylist()
         assert {r["order_date"] for r in sold} >= {d for d in DAYS if d.strftime("%Y-%m") == month}
-        rows = revenue.read_table(revenue.version(), window, columns=["month", "orders"]).to_pylist()
-        assert {r["month"] for r in rows} == {month}
+        columns = ["month", "orders", "marketing_spend"]
+        rows = revenue.read_table(revenue.version(), window, columns=columns).to_pylist()
+        assert {r["month"] for r in rows} == {month} and sum(r["marketing_spend"] for r in rows) > 0
         assert sum(r["orders"] for r in rows) == sum(r["status"] not in NOT_REVENUE for r in sold), month
     print(
         f"backfill test: {time.monotonic() - started:.0f} s for 2 x {len(DAYS)} days + {len(MONTHS)} months"
