@@ -19,7 +19,7 @@ from bench.mesh_generator import DOMAINS, PRODUCTS_PER_DOMAIN, generate_mesh
 from data_mesh.cli import main as cli
 
 TOTAL = DOMAINS * PRODUCTS_PER_DOMAIN
-RESPONSIVE_S = 2.0  # a generous bound per page on a shared machine; bench/parse_time measures the p95
+RESPONSIVE_S = 2.0  # a generous bound per page on a shared machine; `python -m bench mesh_scale` measures p95
 
 
 @pytest.fixture(scope="module")

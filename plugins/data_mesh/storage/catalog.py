@@ -81,3 +81,18 @@ def _open(catalog_class: type[SqlCatalog], props: dict[str, str], attempts: int 
                 raise
             time.sleep(0.2 * attempt)
     raise AssertionError("unreachable")
+
+
+def ensure_namespace(catalog: SqlCatalog, namespace: str) -> None:
+    """Create the namespace (a domain) unless it exists; two first publishers of a domain at once
+    both get it (SqlCatalog reports the loser's insert as an IntegrityError, not "already exists")."""
+    from pyiceberg.exceptions import NamespaceAlreadyExistsError
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        catalog.create_namespace(namespace)
+    except NamespaceAlreadyExistsError:
+        pass
+    except IntegrityError:
+        if not catalog.namespace_exists(namespace):
+            raise

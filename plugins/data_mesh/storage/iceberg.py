@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import VersionNotFound
-from data_mesh.storage.catalog import get_catalog, warehouse_url
+from data_mesh.storage.catalog import ensure_namespace, get_catalog, warehouse_url
 from data_mesh.storage.products import ProductVersion, StagedPartition
 
 if TYPE_CHECKING:
@@ -99,22 +99,11 @@ class IcebergProduct:
         return self._table()
 
     def _create(self, catalog: Any) -> Table:
-        from pyiceberg.exceptions import (
-            CommitFailedException,
-            NamespaceAlreadyExistsError,
-            TableAlreadyExistsError,
-        )
-        from sqlalchemy.exc import IntegrityError
+        from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
 
         from data_mesh.storage.arrow import arrow_schema
 
-        try:
-            catalog.create_namespace(self.spec.domain)
-        except NamespaceAlreadyExistsError:
-            pass
-        except IntegrityError:  # two first publishers of a domain: the loser hits the unique key
-            if not catalog.namespace_exists(self.spec.domain):
-                raise
+        ensure_namespace(catalog, self.spec.domain)
         column = self.spec.column(self.spec.partitioning.column)
         try:
             with (
