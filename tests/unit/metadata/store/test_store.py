@@ -119,7 +119,10 @@ def test_product_round_trip_and_upsert(store: MetadataStore):
     assert product.version == "1.2.0"
     assert product.tags == ("orders", "Revenue")
     assert product.sla == {
-        "frequency": "@daily", "latency_hours": 26.0, "retention_versions": 10, "retention_days": None,
+        "frequency": "@daily",
+        "latency_hours": 26.0,
+        "retention_versions": 10,
+        "retention_days": None,
         "end_of_life": None,
     }
     assert product.access["readers"] == ["finance", "marketing"]
