@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 import sys
 
-from bench import catalog_api, commits, listener_overhead, parse_time, pseudonymize, publish, sql_port
+from bench import (
+    catalog_api,
+    commits,
+    listener_overhead,
+    mesh_scale,
+    parse_time,
+    pseudonymize,
+    publish,
+    sql_port,
+)
 
 BENCHMARKS = {
     "publish": publish.main,
@@ -15,6 +24,7 @@ BENCHMARKS = {
     "listener_overhead": listener_overhead.main,
     "sql_port": sql_port.main,
     "commits": commits.main,
+    "mesh_scale": mesh_scale.main,
 }
 
 

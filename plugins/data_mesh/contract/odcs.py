@@ -30,6 +30,7 @@ from data_mesh.contract.spec import (
 from data_mesh.exceptions import ContractError
 
 CONTRACT_SUFFIX = ".odcs.yaml"
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _LOGICAL_TYPES = {"string", "date", "timestamp", "number", "integer", "boolean"}
 _CLASSIFICATIONS = {"public", "internal", "confidential", "restricted"}
 
@@ -42,7 +43,9 @@ def load_contract(path: Path) -> ProductSpec:
 def parse_contract(text: str, path: Path) -> ProductSpec:
     """Parse and validate a contract's text (`path` names it in errors, e.g. a published version)."""
     try:
-        raw = yaml.safe_load(text)
+        # libyaml's loader when PyYAML has it: the same safe constructors, ~10x faster (a contract is
+        # parsed at every DAG parse, and a 200-product mesh has 200 of them)
+        raw = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as err:
         raise ContractError(str(path), "<yaml>", str(err)) from err
     if not isinstance(raw, dict):

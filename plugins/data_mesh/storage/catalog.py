@@ -59,5 +59,42 @@ def get_catalog(root: str | None = None) -> SqlCatalog:
     key = (os.getpid(), *sorted(props.items()))
     with _lock:
         if key not in _catalogs:
-            _catalogs[key] = SqlCatalog(CATALOG_NAME, **props)
+            _catalogs[key] = _open(SqlCatalog, props)
         return _catalogs[key]
+
+
+def _open(catalog_class: type[SqlCatalog], props: dict[str, str], attempts: int = 3) -> SqlCatalog:
+    """Open the catalog; on a new database it creates its two tables.
+
+    Several processes opening a new database at once (the first runs of a backfill) race on that
+    CREATE TABLE: pyiceberg checks, then creates, so the loser fails with "table iceberg_tables
+    already exists" (SQLite) or a duplicate table (PostgreSQL). Opening again finds the tables.
+    """
+    import time
+
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return catalog_class(CATALOG_NAME, **props)
+        except DBAPIError as error:
+            text = str(error).lower()
+            if attempt == attempts or not ("already exists" in text or "duplicate" in text):
+                raise
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
+
+
+def ensure_namespace(catalog: SqlCatalog, namespace: str) -> None:
+    """Create the namespace (a domain) unless it exists; two first publishers of a domain at once
+    both get it (SqlCatalog reports the loser's insert as an IntegrityError, not "already exists")."""
+    from pyiceberg.exceptions import NamespaceAlreadyExistsError
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        catalog.create_namespace(namespace)
+    except NamespaceAlreadyExistsError:
+        pass
+    except IntegrityError:
+        if not catalog.namespace_exists(namespace):
+            raise

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import VersionNotFound
-from data_mesh.storage.catalog import get_catalog, warehouse_url
+from data_mesh.storage.catalog import ensure_namespace, get_catalog, warehouse_url
 from data_mesh.storage.products import ProductVersion, StagedPartition
 
 if TYPE_CHECKING:
@@ -99,12 +99,11 @@ class IcebergProduct:
         return self._table()
 
     def _create(self, catalog: Any) -> Table:
-        from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
+        from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
 
         from data_mesh.storage.arrow import arrow_schema
 
-        with contextlib.suppress(NamespaceAlreadyExistsError):
-            catalog.create_namespace(self.spec.domain)
+        ensure_namespace(catalog, self.spec.domain)
         column = self.spec.column(self.spec.partitioning.column)
         try:
             with (
@@ -124,6 +123,9 @@ class IcebergProduct:
                     spec.add_identity(column.name)
         except TableAlreadyExistsError:  # another publisher created it first
             pass
+        except CommitFailedException:  # the same race lost at commit (SqlCatalog: "Table already exists")
+            if not catalog.table_exists(self.identifier):
+                raise
         return catalog.load_table(self.identifier)
 
     def _evolve(self, table: Table) -> Table:

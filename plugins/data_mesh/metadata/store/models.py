@@ -112,6 +112,7 @@ validation_runs = sa.Table(
     sa.Column("quarantine_path", sa.Text, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False, default=utcnow),
     sa.Index("ix_validation_runs_product_id_created_at", "product_id", "created_at"),
+    sa.Index("ix_validation_runs_product_id_id", "product_id", "id"),  # the latest per product (0005)
 )
 
 task_runs = sa.Table(
