@@ -506,23 +506,23 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.dumps(obj, separators=(",", ":")).encode()
         if malformed:
             body = body[: max(1, len(body) // 2)]
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))  # the full length: the client can tell
-        self.end_headers()
         half = max(1, len(body) // 2)
-        self.wfile.write(body[:half])
-        if fault.kind == "truncated":
-            return self._drop_connection()
-        rest = body[half:]
-        step = max(1, -(-len(rest) // HANG_PIECES))
-        for start in range(0, len(rest), step):
-            if not self.state.faults.wait(float(fault.delay or 0)):
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))  # the full length: the client can tell
+            self.end_headers()
+            self.wfile.write(body[:half])
+            if fault.kind == "truncated":
                 return self._drop_connection()
-            try:
+            rest = body[half:]
+            step = max(1, -(-len(rest) // HANG_PIECES))
+            for start in range(0, len(rest), step):
+                if not self.state.faults.wait(float(fault.delay or 0)):
+                    return self._drop_connection()
                 self.wfile.write(rest[start : start + step])
-            except OSError:  # the client gave up waiting
-                return self._drop_connection()
+        except OSError:  # the client gave up waiting
+            return self._drop_connection()
         return None
 
     def _drop_connection(self, reset: bool = False) -> None:
@@ -678,20 +678,23 @@ class _Handler(BaseHTTPRequestHandler):
         writer.writerow(header)
         delivery = self.state.take("erp", BODY_FAULTS)  # truncated: one chunk; hang: `delay` s per chunk
         chunks = 0
-        for i, row in enumerate(ledger_fault(self.state.world.ledger(month), kind, REGION_AT)):
-            if kind == "malformed" and i == 500:  # the export dies half-way through a line
-                buffer.write(",".join(row)[:30])
-                break
-            writer.writerow(row)
-            if buffer.tell() >= 64 * 1024:
-                if delivery and chunks and not self._chunk_fault(delivery):
-                    return None
-                self._write_chunk(buffer)
-                chunks += 1
-        if delivery and chunks and not self._chunk_fault(delivery):
-            return None
-        self._write_chunk(buffer)
-        self.wfile.write(b"0\r\n\r\n")
+        try:
+            for i, row in enumerate(ledger_fault(self.state.world.ledger(month), kind, REGION_AT)):
+                if kind == "malformed" and i == 500:  # the export dies half-way through a line
+                    buffer.write(",".join(row)[:30])
+                    break
+                writer.writerow(row)
+                if buffer.tell() >= 64 * 1024:
+                    if delivery and chunks and not self._chunk_fault(delivery):
+                        return None
+                    self._write_chunk(buffer)
+                    chunks += 1
+            if delivery and chunks and not self._chunk_fault(delivery):
+                return None
+            self._write_chunk(buffer)
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client hung up mid-export
+            self._drop_connection()
         return None
 
     def _chunk_fault(self, fault: Fault) -> bool:

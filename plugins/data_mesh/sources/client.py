@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
+import urllib3
 
 from data_mesh import conf
 from data_mesh.contract.spec import Auth, HttpSource
@@ -160,8 +161,23 @@ class SourceClient:
         raise self.error(status, f"page {page} failed after {attempts} attempts (last: {last})", extra_params)
 
     def chunks(self, response: requests.Response) -> Iterator[bytes]:
-        """The body as it arrives; `RequestDeadlineExceeded` (transient) past the attempt's deadline."""
-        for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
+        """The body as it arrives; `RequestDeadlineExceeded` (transient) past the attempt's deadline.
+
+        `read1` returns whatever bytes are there (`iter_content` would wait for a full chunk, so a
+        trickling source would never meet the deadline check); urllib3's errors become the `requests`
+        ones `iter_content` raises, so retries and messages see one vocabulary.
+        """
+        while True:
+            try:
+                chunk = response.raw.read1(CHUNK_BYTES, decode_content=True)
+            except urllib3.exceptions.ProtocolError as exc:
+                raise requests.exceptions.ChunkedEncodingError(exc) from exc
+            except urllib3.exceptions.ReadTimeoutError as exc:
+                raise requests.ConnectionError(exc) from exc
+            except urllib3.exceptions.DecodeError as exc:
+                raise requests.exceptions.ContentDecodingError(exc) from exc
+            if not chunk:
+                return
             if time.monotonic() > self._deadline:
                 raise RequestDeadlineExceeded(f"longer than {self.policy.request_timeout:g} s")
             yield chunk
