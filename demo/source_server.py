@@ -8,7 +8,9 @@ Sources (the key in brackets is what fault injection and request counters use):
 * [erp] ERP ledger    ``GET /erp/v1/ledger.csv?month=YYYY-MM`` (HTTP basic auth), streamed CSV
 * [worldbank]         ``GET /v2/country/{codes}/indicator/{id}?format=json&page=&per_page=&date=`` (no auth),
                       the real World Bank API v2 body shape, including its 200-with-error-message answers.
-* control (tests)     ``POST/DELETE /_control/faults``, ``GET /_control/health``, ``GET /_control/requests``
+* control (tests)     ``POST/DELETE /_control/faults`` (body: source, kind, count, retry_after, delay, skip,
+                      probability; the kinds are in demo/faults.py), ``GET /_control/health``,
+                      ``GET /_control/requests``
 * alert receiver      ``POST /_control/webhook`` keeps the JSON body it gets (the platform's SLO alerts),
                       ``GET /_control/webhooks`` lists them oldest first, ``DELETE /_control/webhooks`` clears
 
@@ -35,11 +37,11 @@ import json
 import math
 import random
 import re
+import socket
+import struct
 import sys
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -47,26 +49,33 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from demo.faults import (
+    BODY_FAULTS,
+    CURSOR_FAULTS,
+    DATA_FAULTS,
+    FAULT_KINDS,
+    HANG_PIECES,
+    SOURCES,
+    TRANSPORT_FAULTS,
+    Fault,
+    FaultBook,
+    ads_fault,
+    customers_fault,
+    fault_spec,
+    ledger_fault,
+    orders_fault,
+    worldbank_fault,
+)
 from demo.world import COUNTRIES, COUNTRY_REGIONS, ISO2_TO_ISO3, REGIONS
 
-SOURCES: tuple[str, ...] = ("ads", "crm", "erp", "worldbank")
-FAULT_KINDS: tuple[str, ...] = (
-    "rate_limit",
-    "server_error",
-    "slow",
-    "malformed",
-    "schema_drift",
-    "null_keys",
-    "out_of_range",
-)
-TRANSPORT_FAULTS = frozenset({"rate_limit", "server_error", "slow"})
-DATA_FAULTS = frozenset({"malformed", "schema_drift", "null_keys", "out_of_range"})
+__all__ = ["FAULT_KINDS", "SOURCES", "DemoSourceServer", "DemoWorld", "Fault", "start_server"]
 
 ADS_API_KEY = "demo-ads-key"
 CRM_TOKEN = "demo-crm-token"
 ERP_USER, ERP_PASSWORD = "finance", "demo-erp-password"
 
 LEDGER_HEADER = ("entry_id", "posting_date", "account", "account_name", "region", "amount", "currency")
+REGION_AT = LEDGER_HEADER.index("region")
 WB_INDICATORS: dict[str, str] = {
     "SP.POP.TOTL": "Population, total",
     "NY.GDP.MKTP.CD": "GDP (current US$)",
@@ -355,29 +364,6 @@ class DemoWorld:
 # ------------------------------------------------------------------------------------------- faults
 
 
-@dataclass
-class Fault:
-    """A misbehaviour the next `count` requests of `source` ("*" = any) suffer; count -1 = until cleared."""
-
-    source: str
-    kind: str
-    count: int = 1
-    retry_after: int = 1
-    delay: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.source != "*" and self.source not in SOURCES:
-            raise ValueError(f"unknown source {self.source!r}; expected one of {SOURCES} or '*'")
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
-        if not isinstance(self.count, int) or self.count == 0 or self.count < -1:
-            raise ValueError("count must be a positive integer or -1")
-        if not isinstance(self.retry_after, int) or self.retry_after < 0:
-            raise ValueError("retry_after must be a non-negative integer (seconds)")
-        if not isinstance(self.delay, int | float) or self.delay < 0:
-            raise ValueError("delay must be a non-negative number (seconds)")
-
-
 class _State:
     """What the request handlers share: the world, the pending faults and the request counters."""
 
@@ -385,7 +371,7 @@ class _State:
         self.world = DemoWorld(seed, scale)
         self.quiet = quiet
         self.lock = threading.Lock()
-        self.faults: list[Fault] = []
+        self.faults = FaultBook(seed)
         self.requests: dict[str, int] = dict.fromkeys(SOURCES, 0)
         self.webhooks: list[dict[str, Any]] = []  # what POST /_control/webhook received
 
@@ -394,94 +380,14 @@ class _State:
             self.requests[source] += 1
 
     def add_fault(self, fault: Fault) -> None:
-        with self.lock:
-            self.faults.append(fault)
+        self.faults.add(fault)
 
     def clear_faults(self) -> None:
-        with self.lock:
-            self.faults.clear()
+        self.faults.clear()
 
     def take(self, source: str, kinds: frozenset[str]) -> Fault | None:
-        """Consume one use of the first pending fault of one of `kinds` aimed at `source`."""
-        with self.lock:
-            for fault in self.faults:
-                if fault.source in (source, "*") and fault.kind in kinds:
-                    taken = replace(fault)
-                    if fault.count > 0:
-                        fault.count -= 1
-                        if fault.count == 0:
-                            self.faults.remove(fault)
-                    return taken
-        return None
-
-
-def _every_fifth(records: list[dict]) -> Iterator[dict]:
-    return (r for i, r in enumerate(records) if i % 5 == 0)
-
-
-def _ads_fault(records: list[dict], kind: str) -> list[dict]:
-    records = copy.deepcopy(records)
-    if kind == "schema_drift":
-        for r in records:
-            r["metrics"].pop("clicks", None)
-    elif kind == "null_keys":
-        for r in _every_fifth(records):
-            r["campaign"]["id"] = None
-    elif kind == "out_of_range":
-        for r in _every_fifth(records):
-            r["metrics"]["impressions"] = -r["metrics"]["impressions"]
-    return records
-
-
-def _orders_fault(records: list[dict], kind: str) -> list[dict]:
-    records = copy.deepcopy(records)
-    if kind == "schema_drift":
-        for r in records:
-            r.pop("customer_id", None)
-    elif kind == "null_keys":
-        for r in _every_fifth(records):
-            r["id"] = None
-    elif kind == "out_of_range":
-        for r in _every_fifth(records):
-            r["total"]["amount"] = "-" + r["total"]["amount"]
-    return records
-
-
-def _customers_fault(records: list[dict], kind: str) -> list[dict]:
-    records = copy.deepcopy(records)
-    if kind == "schema_drift":
-        for r in records:
-            r["country"] = r.pop("country_code")
-    elif kind == "null_keys":
-        for r in _every_fifth(records):
-            r["id"] = None
-    return records
-
-
-def _worldbank_fault(records: list[dict], kind: str) -> list[dict]:
-    records = copy.deepcopy(records)
-    if kind == "schema_drift":
-        for r in records:
-            r.pop("countryiso3code", None)
-    elif kind == "null_keys":
-        for r in _every_fifth(records):
-            r["countryiso3code"] = None
-    elif kind == "out_of_range":
-        for r in _every_fifth(records):
-            r["value"] = -abs(r["value"] or 1)
-    return records
-
-
-def _ledger_fault(rows: Iterator[list[str]], kind: str | None) -> Iterator[list[str]]:
-    region_at = LEDGER_HEADER.index("region")
-    for i, row in enumerate(rows):
-        if kind == "schema_drift":
-            row = row[:region_at] + row[region_at + 1 :]
-        elif kind == "null_keys" and i % 5 == 0:
-            row[0] = ""
-        elif kind == "out_of_range" and row[2] == "4000" and i % 5 == 0:
-            row[5] = "-" + row[5]
-        yield row
+        """The pending fault of one of `kinds` this request of `source` suffers (see demo.faults)."""
+        return self.faults.take(source, kinds)
 
 
 # ------------------------------------------------------------------------------------------ handler
@@ -592,6 +498,45 @@ class _Handler(BaseHTTPRequestHandler):
             body = body[: max(1, len(body) // 2)]
         self._send_bytes(status, body, "application/json; charset=utf-8", headers)
 
+    def _send_data(self, source: str, obj: Any, *, malformed: bool) -> None:
+        """A data endpoint's 200 answer, unless a body fault (truncated, hang) breaks its delivery."""
+        fault = self.state.take(source, BODY_FAULTS)
+        if fault is None:
+            return self._send_json(200, obj, truncate=malformed)
+        body = json.dumps(obj, separators=(",", ":")).encode()
+        if malformed:
+            body = body[: max(1, len(body) // 2)]
+        half = max(1, len(body) // 2)
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))  # the full length: the client can tell
+            self.end_headers()
+            self.wfile.write(body[:half])
+            if fault.kind == "truncated":
+                return self._drop_connection()
+            rest = body[half:]
+            step = max(1, -(-len(rest) // HANG_PIECES))
+            for start in range(0, len(rest), step):
+                if not self.state.faults.wait(float(fault.delay or 0)):
+                    return self._drop_connection()
+                self.wfile.write(rest[start : start + step])
+        except OSError:  # the client gave up waiting
+            return self._drop_connection()
+        return None
+
+    def _drop_connection(self, reset: bool = False) -> None:
+        """End this connection now, with no (further) answer; `reset` sends a TCP RST instead of a FIN."""
+        self.close_connection = True
+        try:
+            if reset:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            self.connection.close()
+        except OSError:
+            pass
+
     def _error(self, status: int, message: str, headers: dict | None = None) -> None:
         self._send_json(status, {"error": message}, headers=headers)
 
@@ -632,10 +577,13 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _transport_fault(self, source: str) -> bool:
-        """Apply a pending rate-limit / server-error / slowness fault; False when the request was answered."""
+        """Apply a pending transport fault (demo.faults); False when the request was answered or dropped."""
         fault = self.state.take(source, TRANSPORT_FAULTS)
         if fault is None:
             return True
+        if fault.kind == "connection_reset":
+            self._drop_connection(reset=True)
+            return False
         if fault.kind == "rate_limit":
             retry_after = {"Retry-After": str(fault.retry_after)}
             body = {"error": "rate limit exceeded, retry later", "retry_after": fault.retry_after}
@@ -644,7 +592,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "server_error":
             self._error(503, "service temporarily unavailable")
             return False
-        time.sleep(fault.delay)  # slow
+        self.state.faults.wait(float(fault.delay or 0))  # slow
         return True
 
     def _authorized(self, source: str) -> bool:
@@ -678,7 +626,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.state.take("ads", DATA_FAULTS)
         kind = fault.kind if fault else None
         if kind:
-            data = _ads_fault(data, kind)
+            data = ads_fault(data, kind)
         body = {
             "data": data,
             "page": page,
@@ -686,7 +634,7 @@ class _Handler(BaseHTTPRequestHandler):
             "total_pages": math.ceil(len(rows) / page_size),
             "total": len(rows),
         }
-        self._send_json(200, body, truncate=kind == "malformed")
+        self._send_data("ads", body, malformed=kind == "malformed")
 
     def _cursor_page(self, query: _Query, scope: str, rows: tuple[dict, ...], mutate: Any) -> None:
         limit = query.integer("limit", 100, 1, 1000)
@@ -699,17 +647,19 @@ class _Handler(BaseHTTPRequestHandler):
         if kind:
             data = mutate(data, kind)
         next_cursor = _encode_cursor(scope, following) if following < len(rows) else None
+        if raw_cursor and self.state.take("crm", CURSOR_FAULTS):
+            next_cursor = raw_cursor  # the same page again, forever
         body = {"data": data, "next_cursor": next_cursor}
-        self._send_json(200, body, truncate=kind == "malformed")
+        self._send_data("crm", body, malformed=kind == "malformed")
 
     def _crm_orders(self, raw_query: str) -> None:
         query = _Query(raw_query, {"date", "limit", "cursor"})
         day = query.day("date")
-        self._cursor_page(query, f"orders:{day}", self.state.world.orders(day), _orders_fault)
+        self._cursor_page(query, f"orders:{day}", self.state.world.orders(day), orders_fault)
 
     def _crm_customers(self, raw_query: str) -> None:
         query = _Query(raw_query, {"limit", "cursor"})
-        self._cursor_page(query, "customers", self.state.world.customers(), _customers_fault)
+        self._cursor_page(query, "customers", self.state.world.customers(), customers_fault)
 
     def _erp_ledger(self, raw_query: str) -> None:
         month = _Query(raw_query, {"month"}).month("month")
@@ -726,15 +676,33 @@ class _Handler(BaseHTTPRequestHandler):
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(header)
-        for i, row in enumerate(_ledger_fault(self.state.world.ledger(month), kind)):
-            if kind == "malformed" and i == 500:  # the export dies half-way through a line
-                buffer.write(",".join(row)[:30])
-                break
-            writer.writerow(row)
-            if buffer.tell() >= 64 * 1024:
-                self._write_chunk(buffer)
-        self._write_chunk(buffer)
-        self.wfile.write(b"0\r\n\r\n")
+        delivery = self.state.take("erp", BODY_FAULTS)  # truncated: one chunk; hang: `delay` s per chunk
+        chunks = 0
+        try:
+            for i, row in enumerate(ledger_fault(self.state.world.ledger(month), kind, REGION_AT)):
+                if kind == "malformed" and i == 500:  # the export dies half-way through a line
+                    buffer.write(",".join(row)[:30])
+                    break
+                writer.writerow(row)
+                if buffer.tell() >= 64 * 1024:
+                    if delivery and chunks and not self._chunk_fault(delivery):
+                        return None
+                    self._write_chunk(buffer)
+                    chunks += 1
+            if delivery and chunks and not self._chunk_fault(delivery):
+                return None
+            self._write_chunk(buffer)
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client hung up mid-export
+            self._drop_connection()
+        return None
+
+    def _chunk_fault(self, fault: Fault) -> bool:
+        """Before a further CSV chunk: False (connection dropped) when truncated or the wait failed."""
+        if fault.kind == "truncated" or not self.state.faults.wait(float(fault.delay or 0)):
+            self._drop_connection()
+            return False
+        return True
 
     def _write_chunk(self, buffer: io.StringIO) -> None:
         data = buffer.getvalue().encode()
@@ -753,7 +721,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.state.take("worldbank", DATA_FAULTS)
         kind = fault.kind if fault else None
         if kind:
-            data = _worldbank_fault(data, kind)
+            data = worldbank_fault(data, kind)
         meta = {
             "page": page,
             "pages": math.ceil(len(rows) / per_page),
@@ -762,7 +730,7 @@ class _Handler(BaseHTTPRequestHandler):
             "sourceid": "2",
             "lastupdated": WB_LAST_UPDATED,
         }
-        return self._send_json(200, [meta, data or None], truncate=kind == "malformed")
+        return self._send_data("worldbank", [meta, data or None], malformed=kind == "malformed")
 
     # ---------------------------------------------------------------- control
 
@@ -783,13 +751,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(405, f"{self.command} not allowed on {path}")
         try:
             length = int(self.headers.get("Content-Length") or 0)
-            spec = json.loads(self.rfile.read(length) or b"{}")
-            if not isinstance(spec, dict):
-                raise ValueError("body must be a JSON object")
-            unknown = set(spec) - {"source", "kind", "count", "retry_after", "delay"}
-            if unknown:
-                raise ValueError(f"unknown field {sorted(unknown)[0]!r}")
-            fault = Fault(**spec)
+            fault = fault_spec(json.loads(self.rfile.read(length) or b"{}"))
         except (ValueError, TypeError) as exc:
             return self._error(400, str(exc))
         self.state.add_fault(fault)
@@ -893,10 +855,22 @@ class DemoSourceServer:
             self._state.requests.update(dict.fromkeys(SOURCES, 0))
 
     def set_fault(
-        self, source: str, kind: str, count: int = 1, *, retry_after: int = 1, delay: float = 1.0
+        self,
+        source: str,
+        kind: str,
+        count: int = 1,
+        *,
+        retry_after: int = 1,
+        delay: float | None = None,
+        skip: int = 0,
+        probability: float = 1.0,
     ) -> None:
-        """Make the next `count` requests of `source` ("*" = all) misbehave; -1 = until `clear_faults()`."""
-        self._state.add_fault(Fault(source, kind, count, retry_after, delay))
+        """Make the next `count` requests of `source` ("*" = all) misbehave; -1 = until `clear_faults()`.
+
+        The first `skip` matching requests pass untouched; each later one is hit with `probability`
+        (deterministic draws). `kind` is one of FAULT_KINDS (see demo.faults).
+        """
+        self._state.add_fault(Fault(source, kind, count, retry_after, delay, skip, probability))
 
     def clear_faults(self) -> None:
         self._state.clear_faults()
@@ -914,6 +888,7 @@ class DemoSourceServer:
         self._httpd.serve_forever()
 
     def stop(self) -> None:
+        self._state.faults.stopping.set()  # hanging answers end now
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:

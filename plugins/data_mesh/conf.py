@@ -123,6 +123,26 @@ def max_retry_after_seconds() -> float:
     return float(_env("DATA_MESH_MAX_RETRY_AFTER_SECONDS", "300"))
 
 
+def source_connect_timeout_seconds() -> float:
+    """Longest wait for a source's TCP/TLS connection (one attempt)."""
+    return float(_env("DATA_MESH_SOURCE_CONNECT_TIMEOUT_SECONDS", "5"))
+
+
+def source_read_timeout_seconds() -> float:
+    """Longest silence while waiting for a source's answer or the next bytes of its body."""
+    return float(_env("DATA_MESH_SOURCE_READ_TIMEOUT_SECONDS", "60"))
+
+
+def source_request_timeout_seconds() -> float:
+    """Longest one request may take, body included, however steadily a slow source trickles bytes."""
+    return float(_env("DATA_MESH_SOURCE_REQUEST_TIMEOUT_SECONDS", "300"))
+
+
+def source_max_pages() -> int:
+    """Most pages one source pull may have (a contract's `maxPages` overrides it); beyond: it loops."""
+    return int(_env("DATA_MESH_SOURCE_MAX_PAGES", "100000"))
+
+
 def task_retries() -> int:
     """Airflow retries of a product's fetch and publish tasks (validation is never retried)."""
     return int(_env("DATA_MESH_TASK_RETRIES", "2"))

@@ -286,11 +286,20 @@ def _source(path: Path, index: int, raw: dict[str, Any]) -> HttpSource:
             records_field=raw.get("recordsField", "data"),
             cursor_field=raw.get("cursorField", "next_cursor"),
             page_size=int(raw.get("pageSize", 500)),
+            max_pages=_max_pages(raw.get("maxPages")),
         )
     except KeyError as err:
         raise ContractError(str(path), f"{where}.{err.args[0]}", "is required") from err
     except ValueError as err:
         raise ContractError(str(path), where, str(err)) from err
+
+
+def _max_pages(raw: object) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise ValueError(f"maxPages must be a positive integer, got {raw!r}")
+    return raw
 
 
 def _pagination(name: object) -> str:

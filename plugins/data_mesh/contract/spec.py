@@ -47,6 +47,7 @@ class HttpSource:
     records_field: str = "data"  # JSON key holding the rows of a page (not used for csv/world_bank)
     cursor_field: str = "next_cursor"  # JSON key holding the next cursor (CURSOR pagination)
     page_size: int = 500
+    max_pages: int | None = None  # more pages than this fails the fetch (None: DATA_MESH_SOURCE_MAX_PAGES)
 
 
 @dataclass(frozen=True)

@@ -34,13 +34,9 @@ class PageClient(Protocol):
 
     def json_page(self, page: int, extra_params: Mapping[str, Any]) -> Any: ...
 
-    def records(
-        self, body: Any, page: int, extra_params: Mapping[str, Any]
-    ) -> list[dict[str, Any]]: ...
+    def records(self, body: Any, page: int, extra_params: Mapping[str, Any]) -> list[dict[str, Any]]: ...
 
-    def checked_rows(
-        self, rows: Any, page: int, extra_params: Mapping[str, Any]
-    ) -> list[dict[str, Any]]: ...
+    def checked_rows(self, rows: Any, page: int, extra_params: Mapping[str, Any]) -> list[dict[str, Any]]: ...
 
     def error(
         self, status: int | None, reason: str, extra: Mapping[str, Any] | None = None
@@ -124,20 +120,31 @@ def page_number(client: PageClient) -> Pages:
 
 @register("cursor")
 def cursor(client: PageClient) -> Pages:
-    """`?cursor=X` until the body's cursor field is null; a repeated cursor is a looping source."""
+    """`?cursor=X` until the body's cursor field is null.
+
+    A cursor the source already returned means it is looping (the same page again, and again): that is a
+    `SourceError` naming the cursor and both pages, raised before the repeated page's rows are yielded.
+    Cursors that go somewhere new forever are stopped by the client's page cap.
+    """
     field = client.cursor_field
     params: dict[str, Any] = {"limit": client.page_size}
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # cursor -> the page that returned it
     page = 1
     while True:
         body = client.json_page(page, params)
         rows = client.records(body, page, params)
-        yield page, rows
         value = body.get(field)
-        if value is None or value == "":
+        done = value is None or value == ""
+        if not done and str(value) in seen:
+            shown = str(value) if len(str(value)) <= 80 else str(value)[:80] + "..."
+            reason = (
+                f"page {page}: {field} {shown!r} repeats the cursor page {seen[str(value)]} returned; "
+                "the source is looping"
+            )
+            raise client.error(200, reason, params)
+        yield page, rows
+        if done:
             return
-        if str(value) in seen:
-            raise client.error(200, f"page {page}: {field!r} repeats an earlier cursor", params)
-        seen.add(str(value))
+        seen[str(value)] = page
         params = {"limit": client.page_size, "cursor": value}
         page += 1

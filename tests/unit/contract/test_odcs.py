@@ -87,3 +87,14 @@ def test_broken_contract_is_a_dag_import_error(tmp_path, monkeypatch, airflow_db
     [(file, error)] = bag.import_errors.items()
     assert file.endswith("sales.py")
     assert "customer_orders.odcs.yaml" in error and "status" in error
+
+
+def test_a_source_page_cap_is_read_and_checked(tmp_path):
+    path = _broken(tmp_path, lambda c: c["customProperties"][1]["value"][0].update(maxPages=40))
+    orders = load_contract(path).sources[0]
+    assert orders.name == "orders" and orders.max_pages == 40
+    assert all(s.max_pages is None for s in load_product(ORDERS).sources)  # DATA_MESH_SOURCE_MAX_PAGES
+    for bad in (0, "ten", True):
+        path = _broken(tmp_path, lambda c, bad=bad: c["customProperties"][1]["value"][0].update(maxPages=bad))
+        with pytest.raises(ContractError, match="maxPages must be a positive integer"):
+            load_contract(path)
