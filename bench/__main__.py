@@ -8,6 +8,7 @@ import sys
 from bench import (
     catalog_api,
     commits,
+    fetch,
     listener_overhead,
     mesh_scale,
     parse_time,
@@ -25,6 +26,7 @@ BENCHMARKS = {
     "sql_port": sql_port.main,
     "commits": commits.main,
     "mesh_scale": mesh_scale.main,
+    "fetch": fetch.main,
 }
 
 
