@@ -36,7 +36,7 @@ import hmac
 import logging
 import os
 import secrets
-from binascii import a2b_base64
+from binascii import a2b_base64, b2a_base64
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,7 @@ TOKEN_PREFIX = "pii_"
 CIPHER_PREFIX = "v1:"  # AES-256-GCM, 12-byte random nonce, then ciphertext and tag (URL-safe base64)
 _AAD = b"data-mesh-vault-v1"
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 class InvalidCiphertext(ValueError):
@@ -89,11 +90,18 @@ class VaultKeys:
         return hmac.digest(self._secret, value.encode(), "sha256").hex()
 
     def encrypt(self, value: str) -> str:
-        nonce = os.urandom(12)
-        return (
-            CIPHER_PREFIX
-            + base64.urlsafe_b64encode(nonce + self._aead.encrypt(nonce, value.encode(), _AAD)).decode()
-        )
+        return self.encrypt_many([value])[0]
+
+    def encrypt_many(self, values: Sequence[str]) -> list[str]:
+        """Each value encrypted under its own random nonce (drawn in one `urandom` call: per-call
+        overhead was a third of the cost of 200k first-seen values)."""
+        nonces = os.urandom(12 * len(values))
+        encrypt, out = self._aead.encrypt, []
+        for i, value in enumerate(values):
+            nonce = nonces[12 * i : 12 * i + 12]
+            raw = b2a_base64(nonce + encrypt(nonce, value.encode(), _AAD), newline=False)
+            out.append(CIPHER_PREFIX + raw.translate(_TO_URLSAFE).decode())
+        return out
 
     def decrypt(self, ciphertext: str) -> str:
         """The value; `InvalidCiphertext` if it was not written under this key (or was altered).
@@ -172,7 +180,14 @@ def at_rest(spec: ProductSpec, table: pa.Table) -> pa.Table:
 
 
 def new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(16)
+    return new_tokens(1)[0]
+
+
+def new_tokens(count: int) -> list[str]:
+    """`count` random tokens of 144 bits (18 bytes: 24 URL-safe base64 characters, no padding),
+    drawn in one `urandom` call and encoded at once (per-token calls cost 1.1 s for 200k)."""
+    text = base64.urlsafe_b64encode(os.urandom(18 * count)).decode()
+    return [TOKEN_PREFIX + text[24 * i : 24 * i + 24] for i in range(count)]
 
 
 class Vault:
@@ -192,7 +207,11 @@ class Vault:
         known = self.store.tokens_for(digests)
         fresh = {d: v for d, v in zip(digests, values, strict=True) if d not in known}
         if fresh:
-            entries = [VaultEntry(d, new_token(), self.keys.encrypt(v)) for d, v in fresh.items()]
+            ciphertexts = self.keys.encrypt_many(list(fresh.values()))
+            entries = [
+                VaultEntry(d, t, c)
+                for d, t, c in zip(fresh, new_tokens(len(fresh)), ciphertexts, strict=True)
+            ]
             known.update(self.store.add_entries(entries))
             log.info(
                 "vault: %d new values tokenized (%d already known)", len(fresh), len(values) - len(fresh)

