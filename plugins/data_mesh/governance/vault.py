@@ -30,7 +30,6 @@ by index, 0.14 s by a scan of the whole table, which is used when the keys are a
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
 import hmac
 import logging
@@ -120,11 +119,20 @@ class VaultKeys:
             raise InvalidCiphertext("not a vault ciphertext") from None
 
     def decrypt_many(self, ciphertexts: dict[str, str]) -> dict[str, str]:
-        """key -> value for each ciphertext this key decrypts (the others are left out)."""
-        clear = {}
+        """key -> value for each ciphertext this key decrypts (the others are left out).
+
+        The loop inlines `decrypt` (one try per value, no context manager, locals bound once):
+        200k values 0.89 s -> about 0.45 s, most of a re-identifying read's own cost.
+        """
+        decrypt, prefix, skip, clear = self._aead.decrypt, CIPHER_PREFIX, len(CIPHER_PREFIX), {}
         for key, ciphertext in ciphertexts.items():
-            with contextlib.suppress(InvalidCiphertext):
-                clear[key] = self.decrypt(ciphertext)
+            if not ciphertext.startswith(prefix):
+                continue
+            try:
+                raw = a2b_base64(ciphertext.encode()[skip:].translate(_FROM_URLSAFE))
+                clear[key] = decrypt(raw[:12], raw[12:], _AAD).decode()
+            except (InvalidTag, ValueError):  # another key, altered, or not base64
+                continue
         return clear
 
 
