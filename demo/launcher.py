@@ -226,6 +226,12 @@ class Airflow(AirflowApi):
         env = {**self.env, **(extra_env or {})}
         self.processes[name] = spawn(argv, log, env=env, cwd=self.env["AIRFLOW_HOME"])
 
+    def restart(self, name: str) -> None:
+        """Start component `name` as it was started (first start, or a worker after a crash)."""
+        args, extra_env = self.components[name]
+        fast_exit = [sys.executable, "-c", AIRFLOW_FAST_EXIT.format(script=self.airflow)]
+        self._start(name, [*fast_exit, *args], extra_env)
+
     def exited(self) -> str | None:
         """The first component that is no longer running ("name (exit code)"), if any."""
         for name, process in self.processes.items():
@@ -242,9 +248,8 @@ class Airflow(AirflowApi):
         except subprocess.TimeoutExpired:
             raise TimeoutError(f"airflow db migrate still running after {timeout:.0f}s") from None
         if len(self.processes) == 1:
-            fast_exit = [sys.executable, "-c", AIRFLOW_FAST_EXIT.format(script=self.airflow)]
-            for name, (args, extra_env) in self.components.items():
-                self._start(name, [*fast_exit, *args], extra_env)
+            for name in self.components:
+                self.restart(name)
         while time.monotonic() < deadline:
             if exited := self.exited():
                 raise RuntimeError(f"airflow {exited} exited")

@@ -43,6 +43,11 @@ def staging_root() -> str:
     return _env("DATA_MESH_STAGING_ROOT", str(home() / "data" / "staging"))
 
 
+def listener_spool_dir() -> str:
+    """Where the listener keeps task-run records the metadata store refused (`metadata.spool`)."""
+    return _env("DATA_MESH_LISTENER_SPOOL", str(Path(staging_root()) / "_listener_spool"))
+
+
 def quarantine_root() -> str:
     """Where rejected batches are kept with their report: `<root>/<product>/<partition>/<run>/`."""
     return _env("DATA_MESH_QUARANTINE_ROOT", str(home() / "data" / "quarantine"))

@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,14 +29,19 @@ import psutil
 import pytest
 import requests
 
-from demo.distributed import S3_CONN_ENV, Topology, distributed_settings, drop_databases, free_port
+from demo.distributed import Topology
 from demo.launcher import AirflowApi
-from tests.unit.metadata.store._store_testing import postgres_error, postgres_target, postgres_unreachable
+from tests.integration.distributed_support import (
+    apply_env,
+    forget,
+    fresh_topology,
+    platform_stores_env,
+    services,
+)
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-REDIS_ENV = "DATA_MESH_TEST_REDIS_URL"  # a server and a db number of the tests' own
 PRODUCTS = {
     "marketing.ads_performance": "marketing__ads_performance",
     "sales.customer_orders": "sales__customer_orders",
@@ -59,28 +63,6 @@ class Mesh:
     started: float
 
 
-def _services(required: bool) -> tuple[str, str, int]:
-    """(PostgreSQL URL, Redis URL, Redis db): a failure when required and unreachable, else a skip."""
-    import redis
-
-    pg_url, _ = postgres_target()
-    if error := postgres_error(pg_url):
-        _unavailable(postgres_unreachable(pg_url, required, error), required)
-    redis_url = os.environ.get(REDIS_ENV, "redis://127.0.0.1:6379/15")
-    server, _, db = redis_url.rpartition("/")
-    try:
-        redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
-    except redis.RedisError as exc:
-        _unavailable(f"Redis at {redis_url} is unreachable ({exc}); set {REDIS_ENV}", required)
-    return pg_url, server, int(db)
-
-
-def _unavailable(message: str, required: bool) -> None:
-    if required:
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
 def _wait_for_banner(launcher: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -97,23 +79,10 @@ def _wait_for_banner(launcher: subprocess.Popen, log: Path) -> None:
 
 @pytest.fixture(scope="module")
 def mesh(session_dir) -> Iterator[Mesh]:
-    _, required = postgres_target()
-    pg_url, redis_server, redis_db = _services(required)
-    tag = uuid.uuid4().hex[:8]
-    topology = Topology(
-        postgres_url=pg_url,
-        airflow_db=f"dm_test_airflow_{tag}",
-        platform_db=f"dm_test_platform_{tag}",
-        redis_url=redis_server,
-        redis_db=redis_db,
-        queue=f"dm_test_{tag}",
-        bucket=f"dm-test-{tag}",
-        api_port=free_port(),
-        sources_port=free_port(),
-        s3_port=free_port(),
-        concurrency=1,  # a worker running a task takes no other: two at once need both workers
-    )
-    home = session_dir / f"distributed-{tag}"
+    pg_url, redis_server, redis_db = services()
+    # concurrency 1: a worker running a task takes no other, so two at once need both workers
+    topology = fresh_topology(pg_url, redis_server, redis_db, concurrency=1)
+    home = session_dir / f"distributed-{topology.queue}"
     home.mkdir()
     artifacts = REPO / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
@@ -140,21 +109,7 @@ def mesh(session_dir) -> Iterator[Mesh]:
                 launcher.wait(60)
             except subprocess.TimeoutExpired:
                 os.killpg(launcher.pid, signal.SIGKILL)
-        _forget(topology)
-
-
-def _forget(topology: Topology) -> None:
-    """Drop the test's databases and its Celery queue's keys."""
-    import redis
-
-    from data_mesh.metadata.store import dispose_engines
-
-    dispose_engines()
-    drop_databases(topology)
-    client = redis.Redis.from_url(distributed_settings(topology, "")["AIRFLOW__CELERY__BROKER_URL"])
-    keys = list(client.scan_iter(match=f"*{topology.queue}*"))
-    if keys:
-        client.delete(*keys)
+        forget(topology)
 
 
 @pytest.fixture(scope="module")
@@ -175,21 +130,6 @@ def runs(mesh: Mesh) -> dict[str, dict]:
 
 def _s3_secret(mesh: Mesh) -> str:
     return json.loads((mesh.home / "data_mesh_s3.json").read_text())["password"]
-
-
-def _use_the_platform_stores(mesh: Mesh, monkeypatch) -> None:
-    """This process reads the run's stores as the workers do: through the `data_mesh_s3` Connection."""
-    from data_mesh.storage import s3
-
-    settings = distributed_settings(mesh.topology, "")
-    for name in ("DATA_MESH_METADATA_URL", "DATA_MESH_STORAGE_ROOT", "DATA_MESH_S3_CONN_ID"):
-        monkeypatch.setenv(name, settings[name])
-    for name in (*s3.ENV_OVERRIDES.values(), "DATA_MESH_CATALOG_URL"):
-        monkeypatch.delenv(name, raising=False)
-    keys = json.loads((mesh.home / "data_mesh_s3.json").read_text())
-    extra = {"endpoint_url": mesh.topology.s3_endpoint, "region_name": mesh.topology.region}
-    monkeypatch.setenv(S3_CONN_ENV, json.dumps({"conn_type": "aws", **keys, "extra": extra}))
-    s3.connection_properties.cache_clear()
 
 
 def test_the_whole_mesh_runs_on_celery_postgres_and_s3(mesh, runs, monkeypatch):
@@ -217,7 +157,7 @@ def test_the_whole_mesh_runs_on_celery_postgres_and_s3(mesh, runs, monkeypatch):
         )
 
     # ... and readable through the platform (Iceberg catalog on PostgreSQL, files on S3)
-    _use_the_platform_stores(mesh, monkeypatch)
+    apply_env(monkeypatch, platform_stores_env(mesh.topology, mesh.home))
     from data_mesh.contract.registry import get_product
     from data_mesh.storage.products import product_storage
 

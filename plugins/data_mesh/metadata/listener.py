@@ -3,8 +3,11 @@
 Thin on purpose: the hooks gather plain values from the task instance and hand one
 `TaskRunRecord` to the store on a single background thread, waiting at most
 `conf.listener_timeout_seconds()`. Whatever happens (store down, slow disk, a bug here) the task
-goes on: errors and timeouts are logged with "no impact on the task". Task-instance hooks run in
-the worker's task process (in-process with `dag.test()`). Off with DATA_MESH_LISTENERS_ENABLED=false.
+goes on: errors and timeouts are logged with "no impact on the task". A record the store refuses
+is not lost: it is kept in the spool (`metadata.spool`), the task log says so with the number of
+records waiting, and the next record written (by any task of any worker sharing the staging root)
+replays the spool first. Task-instance hooks run in the worker's task process (in-process with
+`dag.test()`). Off with DATA_MESH_LISTENERS_ENABLED=false.
 """
 
 from __future__ import annotations
@@ -124,9 +127,42 @@ def task_run_record(task_instance: Any, state: str, error: Any = None):
     )
 
 
+class RecordSpooled(RuntimeError):
+    """The store refused a task-run record; it was kept in the spool (the message says where)."""
+
+
 def _log_failure(future: Future) -> None:
-    if future.exception() is not None:
-        log.warning("data mesh: could not record a task run (no impact on the task): %s", future.exception())
+    error = future.exception()
+    if isinstance(error, RecordSpooled):
+        log.warning("data mesh: %s (no impact on the task)", error)
+    elif error is not None:
+        log.warning("data mesh: could not record a task run (no impact on the task): %s", error)
+
+
+def write_or_spool(store_factory: Callable[[], Any], record: Any) -> None:
+    """Replay the spool, then write `record`; when the store (or opening it) fails, keep `record` in
+    the spool and raise `RecordSpooled` naming the error and the records waiting (a failed spool
+    write is lost: logged as an error)."""
+    from data_mesh.metadata import spool
+
+    try:
+        store = store_factory()
+        spool.replay(store.record_task_run)
+        store.record_task_run(record)
+        return
+    except Exception as error:
+        refused = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    what = f"{record.dag_id}.{record.task_id} try {record.try_number} ({record.state})"
+    try:
+        path = spool.keep(record)
+    except Exception as error:
+        log.error("data mesh: task run %s LOST: the store refused it (%s), the spool too: %s", what, refused,
+                  error)  # fmt: skip
+        raise
+    raise RecordSpooled(
+        f"metadata store unreachable ({refused}): task run {what} kept in {path.parent}, "
+        f"{spool.pending()} record(s) waiting, written when the store is back"
+    )
 
 
 class DataMeshListener:
@@ -150,7 +186,7 @@ class DataMeshListener:
             if not is_mesh_dag(task_instance.dag_id, _dag_tags(task_instance)):
                 return
             record = task_run_record(task_instance, state, error)
-            future = self._worker.submit(lambda: self._store().record_task_run(record))
+            future = self._worker.submit(lambda: write_or_spool(self._store, record))
             if state == "running":  # the final record queues behind it and is waited for
                 future.add_done_callback(_log_failure)
                 return
@@ -162,6 +198,8 @@ class DataMeshListener:
                 getattr(task_instance, "task_id", "?"),
                 conf.listener_timeout_seconds(),
             )
+        except RecordSpooled as spooled:
+            log.warning("data mesh: %s (no impact on the task)", spooled)
         except Exception:
             log.exception("data mesh: could not record the task run (no impact on the task)")
 

@@ -195,6 +195,7 @@ def publish(spec: ProductSpec, run: RunInfo, validated: Validated) -> Published:
         validation=validated.validation,
     )
     recorder.publication(spec, run, committed, validated, duration_s=time.monotonic() - started)
+    recorder.reconcile_publications(spec, below=committed.version)  # records an outage lost
     shutil.rmtree(staging_dir(spec, run), ignore_errors=True)
     log.info(
         "%s: published version %d (snapshot %d, %d rows)",

@@ -166,6 +166,7 @@ TIMEOUT_S = 0.2
 def test_a_failing_or_slow_store_does_not_harm_the_task(airflow_db, register, monkeypatch, tmp_path):
     """The running record is never waited for; the final record is waited for at most the timeout."""
     monkeypatch.setenv("DATA_MESH_LISTENER_TIMEOUT_SECONDS", str(TIMEOUT_S))
+    monkeypatch.setenv("DATA_MESH_LISTENER_SPOOL", str(tmp_path / "spool"))  # the broken store's records
     _BlockedStore.release.clear()
     _BlockedStore.started = _BlockedStore.finished = 0
     register(DataMeshListener(store_factory=_BrokenStore))

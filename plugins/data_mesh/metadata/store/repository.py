@@ -173,13 +173,16 @@ class MetadataStore:
             return inserted_id(result)
 
     def record_task_run(self, record: TaskRunRecord) -> None:
-        """Insert or update one try of a task instance."""
+        """Insert or update one try of a task instance; a `running` record never replaces a final one
+        (a record replayed late from the listener's spool cannot regress the try)."""
         values = {f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name != "id"}
         key = ("dag_id", "task_id", "run_id", "map_index", "try_number")
         stmt = self._insert(m.task_runs).values(values)
+        current = m.task_runs.c.state
         stmt = stmt.on_conflict_do_update(
             index_elements=[m.task_runs.c[k] for k in key],
             set_={k: stmt.excluded[k] for k in values if k not in key},
+            where=sa.or_(stmt.excluded.state != "running", current.is_(None), current == "running"),
         )
         with write_connection(self.engine) as conn:
             conn.execute(stmt)
