@@ -149,7 +149,7 @@ def source_max_pages() -> int:
 
 
 def task_retries() -> int:
-    """Airflow retries of a product's fetch and publish tasks (validation is never retried)."""
+    """Airflow retries of a product's tasks (rejected data is never retried: it fails for good)."""
     return int(_env("DATA_MESH_TASK_RETRIES", "2"))
 
 

@@ -176,3 +176,20 @@ def test_a_policy_on_the_data_rejects_the_batch_at_publish(mesh):
         for p in problems
     ), problems
     assert "@" not in " ".join(problems)  # the finding never quotes the personal data
+
+
+def test_rejected_data_is_not_retried_but_the_task_is_retryable(mesh, monkeypatch, demo_sources):
+    """With retries on, a batch the GX suite rejects fails validate on its first try, for good."""
+    monkeypatch.setenv("DATA_MESH_TASK_RETRIES", "2")
+    monkeypatch.setenv("DATA_MESH_TASK_RETRY_DELAY_SECONDS", "1")
+    demo_sources.set_fault("ads", "out_of_range", count=-1)  # passes the contract, fails the suite
+    try:
+        from data_mesh.pipeline.dags import build_domain_dags
+
+        dag = build_domain_dags("marketing")["marketing__ads_performance"]
+        assert dag.get_task("validate").retries == 2  # an outage of the stores is retried
+        run = dag.test(run_conf={"partition": DAY})
+    finally:
+        demo_sources.clear_faults()
+    validate = next(ti for ti in run.get_task_instances() if ti.task_id == "validate")
+    assert run.state == "failed" and validate.state == "failed" and validate.try_number == 1

@@ -151,13 +151,23 @@ def _transform_task(spec: ProductSpec):
 
 
 def _validate_task(spec: ProductSpec):
-    @task(task_id="validate", retries=0)  # bad data does not get better by retrying
+    @task(task_id="validate")
     def validate(transformed: dict, **context: Any) -> dict:
-        """Check the contract's schema and the GX suite; quarantine the batch on failure."""
+        """Check the contract's schema and the GX suite; quarantine the batch on failure.
+
+        Rejected data fails the task for good (AirflowFailException: bad data does not get better by
+        retrying); anything else (the metadata database or the object store unreachable) is retried.
+        """
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from data_mesh.exceptions import ContractViolation, SuiteError, ValidationFailed
         from data_mesh.pipeline import steps
         from data_mesh.pipeline.context import Transformed
 
-        return steps.validate(spec, _run(context), Transformed.from_xcom(transformed)).to_xcom()
+        try:
+            return steps.validate(spec, _run(context), Transformed.from_xcom(transformed)).to_xcom()
+        except (ValidationFailed, ContractViolation, SuiteError) as rejected:
+            raise AirflowFailException(f"{type(rejected).__name__}: {rejected}") from rejected
 
     return validate
 
