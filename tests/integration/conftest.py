@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from tests.integration.mesh_runs import CONSUMER, PRODUCERS, run_mesh
 
 
 def _free_port() -> int:
@@ -38,13 +39,6 @@ def airflow_server(demo_sources, session_dir):
         airflow.stop()
 
 
-PRODUCERS = ("marketing__ads_performance", "sales__customer_orders")
-CONSUMER = "finance__monthly_revenue"
-# The latest complete day: the very partition the producers' scheduled runs build once unpaused, so
-# every Asset event the consumer sees is of one month (a mix made it build a month with no ads).
-PARTITION = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
-
-
 @pytest.fixture(scope="session")
 def mesh_published(airflow_server) -> dict:
     """Both producers triggered through the REST API for PARTITION, and the consumer run their Assets caused.
@@ -52,13 +46,4 @@ def mesh_published(airflow_server) -> dict:
     Returns the finished runs: {dag_id: run} for the producers and CONSUMER.
     """
     airflow_server.wait_for_dags([*PRODUCERS, CONSUMER])
-    airflow_server.unpause(CONSUMER)
-    run_ids = {dag_id: airflow_server.trigger(dag_id, {"partition": PARTITION}) for dag_id in PRODUCERS}
-    for dag_id in PRODUCERS:
-        airflow_server.unpause(dag_id)
-    runs = {
-        dag_id: airflow_server.wait_for_run(dag_id, lambda r, run_id=run_id: r["dag_run_id"] == run_id)
-        for dag_id, run_id in run_ids.items()
-    }
-    runs[CONSUMER] = airflow_server.wait_for_run(CONSUMER, lambda r: r["run_type"] == "asset_triggered")
-    return runs
+    return run_mesh(airflow_server)

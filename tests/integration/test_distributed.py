@@ -22,7 +22,6 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -38,6 +37,7 @@ from tests.integration.distributed_support import (
     platform_stores_env,
     services,
 )
+from tests.integration.mesh_runs import CONSUMER, PARTITION, PRODUCERS, run_mesh
 
 pytestmark = pytest.mark.integration
 
@@ -47,9 +47,6 @@ PRODUCTS = {
     "sales.customer_orders": "sales__customer_orders",
     "finance.monthly_revenue": "finance__monthly_revenue",
 }
-PRODUCERS = ("marketing__ads_performance", "sales__customer_orders")
-CONSUMER = "finance__monthly_revenue"
-PARTITION = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
 START_TIMEOUT = 300
 
 
@@ -115,17 +112,7 @@ def mesh(session_dir) -> Iterator[Mesh]:
 @pytest.fixture(scope="module")
 def runs(mesh: Mesh) -> dict[str, dict]:
     """The producers triggered for PARTITION through the REST API, and finance's Asset-triggered run."""
-    api = mesh.api
-    api.unpause(CONSUMER)
-    run_ids = {dag_id: api.trigger(dag_id, {"partition": PARTITION}) for dag_id in PRODUCERS}
-    for dag_id in PRODUCERS:
-        api.unpause(dag_id)
-    found = {
-        dag_id: api.wait_for_run(dag_id, lambda r, run_id=run_id: r["dag_run_id"] == run_id)
-        for dag_id, run_id in run_ids.items()
-    }
-    found[CONSUMER] = api.wait_for_run(CONSUMER, lambda r: r["run_type"] == "asset_triggered")
-    return found
+    return run_mesh(mesh.api)
 
 
 def _s3_secret(mesh: Mesh) -> str:
