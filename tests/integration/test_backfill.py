@@ -50,14 +50,20 @@ def _backfill(airflow, *dag_ids: str, reprocess: str = "none") -> dict[str, list
             "max_active_runs": 2,  # bounded for a 2-core machine; runs of different days race on commits
             "reprocess_behavior": reprocess,
         }
-        for _ in range(10):  # 503: Airflow's SQLite database was locked by the scheduler; Airflow undid it
+        # 503: Airflow's SQLite database was locked by the scheduler (Airflow undid the creation);
+        # 409: a previous backfill of the DAG is not marked complete yet (the scheduler marks a
+        # backfill complete on its next loop once its runs are done): both clear within a minute.
+        for _ in range(20):
             answer = requests.post(
                 f"{airflow.url}/api/v2/backfills", json=body, timeout=60, headers=_auth(airflow)
             )
-            if answer.status_code != 503:
+            if answer.status_code not in (409, 503):
                 break
             time.sleep(3)
-        assert answer.status_code == 200, answer.text
+        existing = (
+            airflow.api("GET", "/backfills", params={"dag_id": dag_id}) if answer.status_code == 409 else {}
+        )
+        assert answer.status_code == 200, (answer.text, existing)
         created[dag_id] = answer.json()["id"]
     deadline = time.monotonic() + BACKFILL_TIMEOUT_S
     for dag_id, backfill_id in created.items():
