@@ -50,27 +50,40 @@ def _backfill(airflow, *dag_ids: str, reprocess: str = "none") -> dict[str, list
             "max_active_runs": 2,  # bounded for a 2-core machine; runs of different days race on commits
             "reprocess_behavior": reprocess,
         }
-        # 503: Airflow's SQLite database was locked by the scheduler (Airflow undid the creation);
-        # 409: a previous backfill of the DAG is not marked complete yet (the scheduler marks a
-        # backfill complete on its next loop once its runs are done): both clear within a minute.
-        for _ in range(20):
-            answer = requests.post(
-                f"{airflow.url}/api/v2/backfills", json=body, timeout=60, headers=_auth(airflow)
-            )
-            if answer.status_code not in (409, 503):
-                break
-            time.sleep(3)
-        existing = (
-            airflow.api("GET", "/backfills", params={"dag_id": dag_id}) if answer.status_code == 409 else {}
-        )
-        assert answer.status_code == 200, (answer.text, existing)
-        created[dag_id] = answer.json()["id"]
+        created[dag_id] = _create_backfill(airflow, body)
     deadline = time.monotonic() + BACKFILL_TIMEOUT_S
     for dag_id, backfill_id in created.items():
         while not airflow.api("GET", f"/backfills/{backfill_id}").get("completed_at"):
             assert time.monotonic() < deadline, f"backfill of {dag_id} not complete: {_runs(airflow, dag_id)}"
             time.sleep(5)
     return {dag_id: _runs(airflow, dag_id) for dag_id in dag_ids}
+
+
+def _create_backfill(airflow, body: dict) -> int:
+    """POST the backfill; its id. A 503 means Airflow's SQLite database was locked by the scheduler:
+    the creation may or may not have been undone, so a 409 after it (a running backfill of the DAG)
+    is that very backfill when its range and reprocessing match, and is adopted."""
+    for _ in range(20):
+        answer = requests.post(
+            f"{airflow.url}/api/v2/backfills", json=body, timeout=60, headers=_auth(airflow)
+        )
+        if answer.status_code == 200:
+            return answer.json()["id"]
+        if answer.status_code == 409:
+            running = [
+                b
+                for b in airflow.api("GET", "/backfills", params={"dag_id": body["dag_id"]})["backfills"]
+                if not b.get("completed_at")
+                and b["from_date"][:10] == body["from_date"][:10]
+                and b["to_date"][:10] == body["to_date"][:10]
+                and b.get("reprocess_behavior") == body["reprocess_behavior"]
+            ]
+            if running:
+                return running[0]["id"]
+        elif answer.status_code != 503:
+            break
+        time.sleep(3)
+    raise AssertionError(f"backfill of {body['dag_id']} not created: {answer.status_code} {answer.text}")
 
 
 def _auth(airflow) -> dict[str, str]:
