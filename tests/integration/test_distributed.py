@@ -30,7 +30,7 @@ import psutil
 import pytest
 import requests
 
-from demo.distributed import S3_CONN_ENV, Topology, distributed_settings, drop_databases, free_port
+from demo.distributed import S3_CONN_ENV, Topology, distributed_settings, forget, free_port
 from demo.launcher import AirflowApi
 from tests.unit.metadata.store._store_testing import postgres_error, postgres_target, postgres_unreachable
 
@@ -145,16 +145,10 @@ def mesh(session_dir) -> Iterator[Mesh]:
 
 def _forget(topology: Topology) -> None:
     """Drop the test's databases and its Celery queue's keys."""
-    import redis
-
     from data_mesh.metadata.store import dispose_engines
 
     dispose_engines()
-    drop_databases(topology)
-    client = redis.Redis.from_url(distributed_settings(topology, "")["AIRFLOW__CELERY__BROKER_URL"])
-    keys = list(client.scan_iter(match=f"*{topology.queue}*"))
-    if keys:
-        client.delete(*keys)
+    forget(topology)
 
 
 @pytest.fixture(scope="module")
