@@ -125,6 +125,10 @@ def _report(run: PrivateRun, dag_ids: list[str], outcome: str, waited_s: float) 
         "SELECT EXTRACT(EPOCH FROM start_date - queued_dttm), EXTRACT(EPOCH FROM end_date - start_date) "
         "FROM task_instance WHERE dag_id LIKE 'mesh%' AND state = 'success' AND queued_dttm IS NOT NULL"
     )
+    published = db.rows(
+        "SELECT count(DISTINCT dag_id) FROM task_instance "
+        "WHERE dag_id LIKE 'mesh%' AND task_id = 'publish' AND state = 'success'"
+    )[0][0]
     starts = [r.start_date for r in runs if r.start_date]
     ends = [r.end_date for r in runs if r.end_date]
     return {
@@ -132,6 +136,7 @@ def _report(run: PrivateRun, dag_ids: list[str], outcome: str, waited_s: float) 
         "products": len(dag_ids),
         "runs_by_state": states,
         "dags_succeeded": len({r.dag_id for r in runs if r.state == "success"}),
+        "products_published": published,  # a run still in its cleanup (teardown) has published
         "dags_never_started": len(set(dag_ids) - ran),
         "run_types": sorted({r.run_type for r in runs}),
         "failures": failures[:40],
