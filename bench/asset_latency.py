@@ -22,8 +22,8 @@ What bounds it (Airflow 3.3 defaults; the launcher sets none of these): the sche
 Asset-triggered run in its loop, which sleeps `[scheduler] scheduler_idle_sleep_time` (1 s) only
 when a loop found nothing to do, so the run exists 0.1-0.9 s after the event; it schedules the first
 task in the next loop and the CeleryExecutor sends it to Redis in the same loop's heartbeat
-(`[core] parallelism`, 4 in the launcher, caps the tasks in flight; in the first measured run one
-round of eight waited 2.3 s there, with the producers' cleanup tasks still running: the outlier).
+(`[core] parallelism`, 4 in the launcher, caps the tasks in flight; in each of two runs one round
+of eight waited 1.1-2.3 s between scheduled and queued: the p95, cause not pinned down).
 A Celery worker's pool process (Airflow already imported) starts the task supervisor, which reports
 `start_date` within about 50 ms; the forked task process then parses the DAG file
 (`task_started->dag_parsed`, from the task's log) before the task's code runs. The dag-processor

@@ -16,9 +16,16 @@ other 190 DAGs run on their inputs' Asset events only.
 
 It waits until every DAG has a finished run, or nothing is running or queued any more (a failure
 upstream leaves its downstream never triggered: "blocked"), or the budget (`BUDGET_S`, 30 min) ends,
-and reports from Airflow's database: runs succeeded / failed / still active / never started, each
-failed task with the last error of its log, the wall time (first producer run's start to last run's
-end), tasks per Celery worker, and the median task queued->start and run time.
+and reports from Airflow's database: runs succeeded / failed / still active / never started, the
+products published (a run whose `publish` succeeded: its teardown `cleanup` may still be waiting for
+a slot, see below), each failed task with the last error of its log, the wall time (first producer
+run's start to the last task's end), tasks per Celery worker, and the median task queued->start
+and run time.
+
+Seen on the first run (2026-12-04): with Airflow's default `weight_rule` (downstream), a run's
+`cleanup` teardown has the lowest priority weight (1) and every newly triggered run's `fetch` the
+highest (5), so while Asset events keep starting runs no run reaches its end: the products publish
+(and trigger their consumers) but every run stays `running` until the queue drains.
 
 Retries: the platform's defaults (2), with a 15 s delay instead of 120 s so that a retried task fits
 the budget.
@@ -130,7 +137,11 @@ def _report(run: PrivateRun, dag_ids: list[str], outcome: str, waited_s: float) 
         "WHERE dag_id LIKE 'mesh%' AND task_id = 'publish' AND state = 'success'"
     )[0][0]
     starts = [r.start_date for r in runs if r.start_date]
-    ends = [r.end_date for r in runs if r.end_date]
+    ends = [  # the last task that finished (a run still in its teardown has no end_date yet)
+        db.rows("SELECT max(end_date) FROM task_instance WHERE dag_id LIKE 'mesh%'")[0][0],
+        *(r.end_date for r in runs if r.end_date),
+    ]
+    ends = [end for end in ends if end]
     return {
         "outcome": outcome,
         "products": len(dag_ids),
