@@ -192,6 +192,17 @@ def drop_databases(topology: Topology) -> None:
         engine.dispose()
 
 
+def forget(topology: Topology) -> None:
+    """Drop a private run's databases and its Celery queue's keys (tests and benchmarks: own names only)."""
+    import redis
+
+    drop_databases(topology)
+    client = redis.Redis.from_url(distributed_settings(topology, "")["AIRFLOW__CELERY__BROKER_URL"])
+    keys = list(client.scan_iter(match=f"*{topology.queue}*"))
+    if keys:
+        client.delete(*keys)
+
+
 def check_redis(topology: Topology) -> None:
     import redis
 
@@ -233,10 +244,18 @@ def start_s3(topology: Topology, log: Path, timeout: float = 60) -> subprocess.P
     return server
 
 
-def environment(airflow_home: Path, topology: Topology, jwt_secret: str) -> dict[str, str]:
-    """Every Airflow process's environment: the embedded default's, then the distributed settings."""
+def environment(
+    airflow_home: Path, topology: Topology, jwt_secret: str, dags_folder: Path | None = None
+) -> dict[str, str]:
+    """Every Airflow process's environment: the embedded default's, then the distributed settings.
+
+    `dags_folder`: another mesh's DAG files (bench/mesh_distributed.py: the generated mesh, whose
+    domains DATA_MESH_HOME / DATA_MESH_DOMAINS_FOLDER in the caller's environment point at).
+    """
     sources_url = f"http://127.0.0.1:{topology.sources_port}"
     env = airflow_environment(airflow_home, sources_url, topology.api_port)
+    if dags_folder is not None:
+        env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
     for name in OVERRIDDEN:
         env.pop(name, None)
     data = airflow_home / "data"
@@ -300,6 +319,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Topol
     parser.add_argument("--concurrency", type=int, default=d.concurrency, help="task slots per worker")
     parser.add_argument("--airflow-home", type=Path, default=REPO / ".airflow-distributed")
     parser.add_argument("--paused", action="store_true", help="leave the DAGs paused (tests drive them)")
+    parser.add_argument(
+        "--dags-folder", type=Path, default=None, help="another mesh's DAG files (default: this checkout's)"
+    )
+    parser.add_argument("--sources-scale", type=float, default=1, help="demo source volume multiplier")
     args = parser.parse_args(argv)
     if args.workers < 1 or args.concurrency < 1:
         parser.error("--workers and --concurrency must be at least 1")
@@ -329,9 +352,9 @@ def main(argv: list[str] | None = None) -> None:
     jwt_secret = secrets.token_urlsafe(48)  # one per start, shared by every component
 
     def start(helpers: list[subprocess.Popen]) -> Airflow:
-        helpers.append(start_sources(topology.sources_port, 1, home / "sources.log"))
+        helpers.append(start_sources(topology.sources_port, args.sources_scale, home / "sources.log"))
         helpers.append(start_s3(topology, home / "s3.log"))
-        env = environment(home, topology, jwt_secret)
+        env = environment(home, topology, jwt_secret, args.dags_folder and args.dags_folder.resolve())
         print(
             f"Sources and S3 up; starting Airflow on Celery (logs: {home}/airflow.<component>.log) ...",
             flush=True,

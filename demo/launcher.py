@@ -102,6 +102,7 @@ def airflow_environment(airflow_home: Path, sources_url: str, api_port: int = 80
     if any(known.get(user) != password for user, password in wanted.items()):
         passwords.write_text(json.dumps({**known, **wanted}))  # known demo logins, not generated ones
     env = dict(os.environ)
+    home = env.get("DATA_MESH_HOME", str(REPO))
     env.update(
         {
             "AIRFLOW_HOME": str(airflow_home),
@@ -119,11 +120,20 @@ def airflow_environment(airflow_home: Path, sources_url: str, api_port: int = 80
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{api_port}/execution/",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-            "DATA_MESH_HOME": env.get("DATA_MESH_HOME", str(REPO)),
+            "DATA_MESH_HOME": home,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-            # this checkout first (an editable install of another checkout must not win)
+            # this checkout first (an editable install of another checkout must not win), after another
+            # mesh's home when DATA_MESH_HOME names one: the transforms `domains.<d>.<p>` import from it
             "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(REPO), str(REPO / "plugins"), env.get("PYTHONPATH", "")])
+                filter(
+                    None,
+                    [
+                        home if home != str(REPO) else "",
+                        str(REPO),
+                        str(REPO / "plugins"),
+                        env.get("PYTHONPATH", ""),
+                    ],
+                )
             ),
         }
     )
@@ -167,11 +177,20 @@ class AirflowApi:
     def wait_for_dags(self, dag_ids: list[str], timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            known = {d["dag_id"] for d in self.api("GET", "/dags", params={"limit": 100})["dags"]}
+            known = self.dag_ids()
             if set(dag_ids) <= known:
                 return
             time.sleep(3)
         raise TimeoutError(f"DAGs {sorted(set(dag_ids) - known)} not parsed after {timeout:.0f}s")
+
+    def dag_ids(self) -> set[str]:
+        """Every DAG Airflow knows, page by page (the API answers 100 at most per page)."""
+        known: set[str] = set()
+        while True:
+            page = self.api("GET", "/dags", params={"limit": 100, "offset": len(known)})
+            known.update(d["dag_id"] for d in page["dags"])
+            if not page["dags"] or len(known) >= page["total_entries"]:
+                return known
 
     def unpause(self, dag_id: str) -> None:
         self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
@@ -385,7 +404,7 @@ def main() -> None:
     serve(start, ready)
 
 
-def start_sources(port: int, scale: int, log: Path) -> subprocess.Popen:
+def start_sources(port: int, scale: float, log: Path) -> subprocess.Popen:
     """The demo source server (`demo.source_server`) as a process of its own."""
     return spawn(
         [sys.executable, "-m", "demo.source_server", "--port", str(port), "--scale", str(scale)],
