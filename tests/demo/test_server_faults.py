@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 
@@ -55,10 +53,8 @@ def test_truncated_csv_ends_without_its_last_chunk(server: DemoSourceServer) -> 
 
 def test_hang_stalls_mid_body_past_a_read_timeout(server: DemoSourceServer) -> None:
     server.set_fault("crm", "hang", count=1)  # default delay: an hour
-    started = time.monotonic()
-    with pytest.raises(requests.ConnectionError, match="Read timed out"):
+    with pytest.raises(requests.ConnectionError, match="Read timed out"):  # not an hour later
         customers(server, timeout=(2, 0.3))
-    assert time.monotonic() - started < 2
     server.set_fault("crm", "hang", count=1, delay=0.01)  # a slow trickle still delivers the whole body
     assert len(customers(server).json()["data"]) == 100
 
@@ -111,6 +107,4 @@ def test_stopping_ends_hanging_answers_at_once() -> None:
     srv.set_fault("crm", "hang", count=1)
     with pytest.raises(requests.ConnectionError):
         customers(srv, timeout=(2, 0.2))
-    started = time.monotonic()
-    srv.stop()
-    assert time.monotonic() - started < 3
+    srv.stop()  # returns: a hanging answer (an hour by default) would hold it until pytest's timeout

@@ -19,7 +19,6 @@ from bench.mesh_generator import DOMAINS, PRODUCTS_PER_DOMAIN, generate_mesh
 from data_mesh.cli import main as cli
 
 TOTAL = DOMAINS * PRODUCTS_PER_DOMAIN
-RESPONSIVE_S = 2.0  # a generous bound per page on a shared machine; `python -m bench mesh_scale` measures p95
 
 
 @pytest.fixture(scope="module")
@@ -109,37 +108,35 @@ def catalog(mesh):
     airflow_app._AuthManagerState.instance = before
 
 
-def _timed_get(client: TestClient, path: str, **params):
-    started = time.perf_counter()
+def _get(client: TestClient, path: str, **params):
+    """The page answers (its time is measured by `python -m bench mesh_scale`, not asserted here)."""
     answer = client.get(path, params=params)
-    seconds = time.perf_counter() - started
     assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
-    assert seconds < RESPONSIVE_S, f"{path} took {seconds:.2f} s"
     return answer
 
 
 def test_catalog_lists_200_products_and_answers_product_and_lineage_pages(catalog):
-    _timed_get(catalog, "/api/products")  # warm: contracts parsed once, then cached by mtime
-    listed = _timed_get(catalog, "/api/products").json()
+    _get(catalog, "/api/products")  # warm: contracts parsed once, then cached by mtime
+    listed = _get(catalog, "/api/products").json()
     assert listed["total"] == TOTAL
     assert {p["id"] for p in listed["products"]} >= {"mesh00.ads_00", "mesh19.orders_09"}
-    assert _timed_get(catalog, "/api/products", domain="mesh07").json()["total"] == 10
+    assert _get(catalog, "/api/products", domain="mesh07").json()["total"] == 10
 
     middle = "mesh10.orders_05"
-    detail = _timed_get(catalog, f"/api/products/{middle}").json()
+    detail = _get(catalog, f"/api/products/{middle}").json()
     assert detail["inputs"] == ["mesh09.orders_05", "mesh09.orders_07"]
     assert {c["name"] for c in detail["lifecycle"]["consumers"]} == {
         "mesh11__orders_05",
         "mesh11__orders_03",
     }
 
-    lineage = _timed_get(catalog, f"/api/products/{middle}/lineage", depth=3).json()
+    lineage = _get(catalog, f"/api/products/{middle}/lineage", depth=3).json()
     products = {n["id"] for n in lineage["nodes"] if n["kind"] == "product"}
     # three hops up and down the chain, each hop fanning out sideways to the peer
     assert {"mesh07.orders_05", "mesh13.orders_05", "mesh09.orders_07", "mesh11.orders_03"} <= products
     assert not {"mesh06.orders_05", "mesh14.orders_05"} & products
 
-    page = _timed_get(catalog, f"/ui/products/{middle}")
+    page = _get(catalog, f"/ui/products/{middle}")
     assert middle in page.text and "mesh09.orders_05" in page.text and "<svg" in page.text
-    catalog_page = _timed_get(catalog, "/ui/")
+    catalog_page = _get(catalog, "/ui/")
     assert catalog_page.text.count("mesh19.") >= 10

