@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 
+from demo import distributed
 from demo.distributed import (
     S3_CONN_ENV,
     Topology,
     components,
     distributed_settings,
-    drop_databases,
     ensure_databases,
     environment,
     free_port,
@@ -84,17 +84,12 @@ def fresh_topology(pg_url: str, redis_server: str, redis_db: int, concurrency: i
 
 
 def forget(topology: Topology) -> None:
-    """Drop the test's databases and its Celery queue's keys."""
-    import redis
-
+    """Drop the test's databases and its Celery queue's keys (`demo.distributed.forget`), once this
+    process's connections to them are closed."""
     from data_mesh.metadata.store import dispose_engines
 
     dispose_engines()
-    drop_databases(topology)
-    client = redis.Redis.from_url(distributed_settings(topology, "")["AIRFLOW__CELERY__BROKER_URL"])
-    keys = list(client.scan_iter(match=f"*{topology.queue}*"))
-    if keys:
-        client.delete(*keys)
+    distributed.forget(topology)
 
 
 def platform_stores_env(topology: Topology, home: Path, s3_endpoint: str | None = None) -> dict[str, str]:
