@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_SAMPLES}
+BASIC_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": MAX_SAMPLES}
 _COLUMN_KWARGS = ("column", "column_A", "column_B", "column_list")
 _MAX_KWARG_ITEMS = 20  # value sets longer than this are shortened in the report
 
@@ -139,6 +140,20 @@ def _batch_definition() -> Any:
     return _gx_state["batch_definition"]
 
 
+def _forget_batch() -> None:
+    """Drop the frame GX's cached execution engine keeps after validating it (held under `_gx_lock`).
+
+    The engine lives as long as the context and holds its last batch's data until the next one
+    replaces it: on 1M order rows 0.71x the table's Arrow size stayed allocated through the
+    Parquet write that follows.
+    """
+    engine = _gx_state["context"].data_sources.get("data_mesh").get_execution_engine()
+    engine.batch_manager.reset_batch_cache()
+    cached = getattr(engine.batch_manager, "_batch_data_cache", None)
+    if isinstance(cached, dict):
+        cached.clear()
+
+
 @contextlib.contextmanager
 def _no_frame_fingerprint() -> Iterator[None]:
     """Skip GX's fingerprint of the whole frame while validating (held under `_gx_lock`).
@@ -174,8 +189,34 @@ def to_pandas(table: pa.Table) -> Any:
 
 
 def run_suite(table: pa.Table, suite: ExpectationSuite, restricted: set[str]) -> list[ExpectationOutcome]:
-    """One outcome per expectation of `suite` on `table`, in the suite's order."""
+    """One outcome per expectation of `suite` on `table`, in the suite's order.
+
+    Two passes: every expectation at GX's BASIC result format (counts and a first few unexpected
+    values), then only the failed ones again at SUMMARY (the most frequent unexpected values, which
+    the report shows). On 1M order rows that pass, SUMMARY costs 1.37 s against BASIC's 0.71 s:
+    its unexpected-index bookkeeping filters every column of the frame once per expectation.
+    """
     df = to_pandas(table)
+    raws = _validate(df, suite, BASIC_FORMAT)
+    failed = [
+        i for i, raw in enumerate(raws) if not raw.get("success") and "unexpected_count" in _result(raw)
+    ]
+    if failed:
+        from great_expectations.core import ExpectationSuite
+
+        by_identity = {_identity(e.configuration.to_json_dict()): e for e in suite.expectations}
+        again = [by_identity.get(_identity(_config(raws[i]))) for i in failed]
+        if all(e is not None for e in again):  # configurations: an Expectation object belongs to one suite
+            configs = [e.configuration for e in again if e is not None]
+            summaries = _validate(df, ExpectationSuite(name=suite.name, expectations=configs), RESULT_FORMAT)
+            for i, raw in zip(failed, summaries, strict=True):
+                raws[i] = raw
+    del df
+    return [_gx_outcome(raw, restricted) for raw in raws]
+
+
+def _validate(df: Any, suite: ExpectationSuite, result_format: dict[str, Any]) -> list[dict[str, Any]]:
+    """GX's raw result of each expectation of `suite` on `df`, in the suite's order."""
     with _gx_lock:
         # The v1 Validator loads the batch once; `get_batch(...).validate(...)` loads (and hashes
         # the whole frame) twice.
@@ -184,18 +225,24 @@ def run_suite(table: pa.Table, suite: ExpectationSuite, restricted: set[str]) ->
         validator = Validator(
             batch_definition=_batch_definition(),
             batch_parameters={"dataframe": df},
-            result_format=RESULT_FORMAT,
+            result_format=result_format,
         )
         with _no_frame_fingerprint():
-            result = validator.validate_expectation_suite(suite)
-    del df, validator
+            try:
+                result = validator.validate_expectation_suite(suite)
+            finally:
+                _forget_batch()
     # GX may return results in another order than the suite's: report them in the suite's order.
     position = {_identity(e.configuration.to_json_dict()): i for i, e in enumerate(suite.expectations)}
-    raws = sorted(
+    return sorted(
         (r.to_json_dict() for r in result.results),
         key=lambda raw: position.get(_identity(_config(raw)), len(position)),
     )
-    return [_gx_outcome(raw, restricted) for raw in raws]
+
+
+def _result(raw: dict[str, Any]) -> dict[str, Any]:
+    result = raw.get("result")
+    return result if isinstance(result, dict) else {}
 
 
 def uniqueness_in_suite(suite: ExpectationSuite) -> frozenset[frozenset[str]]:

@@ -43,6 +43,21 @@ def test_the_same_value_gets_the_same_random_token_and_nulls_stay_null(stores):
     assert "a@x.io" not in first[0] and stores.vault_size() == 2
 
 
+def test_the_vault_is_keyed_by_hmac_sha256_of_the_value_under_the_connection_secret(stores):
+    """An entry found by a token lookup is the one erasure finds by a single value's digest."""
+    import hashlib
+    import hmac
+
+    keys = vault_keys()
+    values = ["a@x.io", "b@x.io", "ünïcode@x.io", ""]
+    secret = VAULT_KEYS["hmac_secret"].encode()
+    expected = [hmac.new(secret, v.encode(), hashlib.sha256).hexdigest() for v in values]
+    assert keys.digests(values) == expected == [keys.digest(v) for v in values]
+    vault = Vault()
+    token = vault.tokens(values[:1])[0]
+    assert stores.entry(expected[0]).token == token == vault.token_of("a@x.io")
+
+
 def test_the_vault_table_holds_no_clear_value(stores):
     Vault().pseudonymize(pa.table({"email": ["secret.person@example.com"]}), ["email"])
     with stores.engine.connect() as conn:

@@ -157,6 +157,21 @@ def test_values_out_of_range_and_not_in_set():
     assert failed(report, "expect_column_values_to_be_in_set", "region").sample_values == ["MARS"]
 
 
+def test_samples_of_a_failure_are_its_most_frequent_distinct_values():
+    """The suite runs at GX's BASIC format first; a failed expectation is re-run at SUMMARY, so the
+    report names each unexpected value once, the most frequent first, and the other outcomes stay."""
+    df = orders_frame()
+    df.loc[[i for i in range(25) if i != 2], "region"] = "MARS"
+    df.loc[2, "region"] = "VENUS"  # among the first five unexpected values, which GX counts
+    report = run(df, ORDERS)
+    region = failed(report, "expect_column_values_to_be_in_set", "region")
+    assert region.unexpected_count == 25 and region.sample_values == ["MARS", "VENUS"]
+    gx = [o for o in report.results if not o.expectation_type.startswith("contract:")]
+    assert all(o.success for o in gx if o.column != "region")
+    suite = json.loads((EXPECTATIONS / ORDERS.expectation_suite).read_text())
+    assert [o.expectation_type for o in gx] == [e["type"] for e in suite["expectations"]]
+
+
 def test_clicks_above_impressions_fail_the_pair_expectation():
     df = ads_frame()
     df.loc[0, "clicks"] = 5000
@@ -231,3 +246,21 @@ def test_report_round_trips_through_json_and_raises_readably():
     assert lines[0].startswith("Validation of sales.customer_orders FAILED")
     assert any("expect_column_values_to_match_regex(column=customer_id): 1 row (" in li for li in lines)
     assert any("contract:required(column=amount)" in li for li in lines)
+
+
+def test_a_validated_batch_is_not_kept_alive_after_the_report():
+    """GX's cached execution engine would hold the last frame validated (0.71x the table's Arrow size
+    on 1M orders) through the Parquet write that follows: it is released once the report is made."""
+    import gc
+
+    import pyarrow as pa
+
+    table = conform(orders_frame(20_000), ORDERS)
+    small = conform(orders_frame(100), ORDERS)
+    validate_table(small, ORDERS, EXPECTATIONS / ORDERS.expectation_suite)  # GX imported, context built
+    gc.collect()
+    before = pa.total_allocated_bytes()
+    report = validate_table(table, ORDERS, EXPECTATIONS / ORDERS.expectation_suite)
+    gc.collect()
+    assert report.success
+    assert pa.total_allocated_bytes() - before < table.nbytes * 0.05
