@@ -21,6 +21,7 @@ from bench import (
 
 BENCHMARKS = {
     "publish": publish.main,
+    "publish_10m": publish.main_10m,
     "pseudonymize": pseudonymize.main,
     "parse_time": parse_time.main,
     "catalog_api": catalog_api.main,

@@ -102,6 +102,10 @@ def test_successful_run_removes_staging_and_keeps_the_published_data(
     assert uncommitted(store) == set()
     tasks = ("fetch", "transform", "validate", "publish", "cleanup")
     assert task_states(run) == dict.fromkeys(tasks, "success")
+    # a started run outranks new runs' fetches: each step weighs more than the one before it
+    weights = {ti.task_id: ti.priority_weight for ti in run.get_task_instances()}
+    assert [weights[t] for t in tasks] == sorted(weights[t] for t in tasks)
+    assert weights["cleanup"] > weights["fetch"]
 
 
 def test_quarantined_run_leaves_no_staging_nor_staged_file_and_prunes_old_quarantine(

@@ -90,6 +90,11 @@ def build_product_dag(spec: ProductSpec) -> DAG:
             "owner": spec.owner,
             "retries": conf.task_retries(),
             "retry_delay": timedelta(seconds=conf.task_retry_delay_seconds()),
+            # A run that started is finished before new runs' fetches take the slots: under Airflow's
+            # default ("downstream") the `cleanup` teardown has the lowest weight, and on the 200-product
+            # mesh on 4 Celery slots no run reached `success` in 30 min, their teardowns queued behind
+            # the fetches of newly triggered runs.
+            "weight_rule": "upstream",
         },
         params={
             "partition": Param(
