@@ -136,7 +136,10 @@ def main() -> dict:
     for label, scale in SCALES.items():
         with demo_server(scale) as url, tempfile.TemporaryDirectory() as tmp:
             cases = ("bare", "platform") if label == "1M" else ("platform",)
-            runs = {c: [measure("bench.fetch", c, url, tmp) for _ in range(REPEAT)] for c in cases}
+            runs: dict[str, list[dict]] = {c: [] for c in cases}
+            for _ in range(REPEAT):  # interleaved: a change of the machine's load hits both cases alike
+                for case in cases:
+                    runs[case].append(measure("bench.fetch", case, url, tmp))
         results[label] = {
             c: {k: _median(r, k) for k in ("rows", "seconds", "peak_rss_mb")} for c, r in runs.items()
         }
