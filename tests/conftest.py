@@ -30,6 +30,7 @@ os.environ.update(
         "DATA_MESH_STORAGE_ROOT": str(SESSION_DIR / "products"),
         "DATA_MESH_STAGING_ROOT": str(SESSION_DIR / "staging"),
         "DATA_MESH_QUARANTINE_ROOT": str(SESSION_DIR / "quarantine"),
+        "DATA_MESH_CACHE_DIR": str(SESSION_DIR / "cache"),
         "DATA_MESH_METADATA_URL": f"sqlite:///{SESSION_DIR / 'metadata.db'}",
         "DATA_MESH_TASK_RETRIES": "0",
         "DATA_MESH_OPENLINEAGE_FILE": str(SESSION_DIR / "openlineage" / "events.jsonl"),

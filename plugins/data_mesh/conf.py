@@ -43,6 +43,12 @@ def staging_root() -> str:
     return _env("DATA_MESH_STAGING_ROOT", str(home() / "data" / "staging"))
 
 
+def cache_dir() -> Path:
+    """This machine's cache of derived facts that are safe to lose (e.g. which contract texts passed
+    ODCS validation); a folder that cannot be written only means nothing is cached."""
+    return Path(_env("DATA_MESH_CACHE_DIR", str(home() / "data" / "cache")))
+
+
 def listener_spool_dir() -> str:
     """Where the listener keeps task-run records the metadata store refused (`metadata.spool`)."""
     return _env("DATA_MESH_LISTENER_SPOOL", str(Path(staging_root()) / "_listener_spool"))

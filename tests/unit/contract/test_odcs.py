@@ -98,3 +98,31 @@ def test_a_source_page_cap_is_read_and_checked(tmp_path):
         path = _broken(tmp_path, lambda c, bad=bad: c["customProperties"][1]["value"][0].update(maxPages=bad))
         with pytest.raises(ContractError, match="maxPages must be a positive integer"):
             load_contract(path)
+
+
+def test_odcs_verdicts_are_remembered_only_for_texts_that_passed(tmp_path, monkeypatch):
+    """A DAG parse does not import the ODCS model for a contract text that passed before; a changed
+    or failing text is always validated, and a read-only cache folder only means no caching."""
+    from open_data_contract_standard.model import OpenDataContractStandard
+
+    monkeypatch.setenv("DATA_MESH_CACHE_DIR", str(tmp_path / "cache"))
+    good = _broken(tmp_path, lambda c: None)
+    checked: list[str] = []
+    real = OpenDataContractStandard.model_validate.__func__
+
+    def counting(cls, raw, *args, **kwargs):
+        checked.append(raw["id"])
+        return real(cls, raw, *args, **kwargs)
+
+    monkeypatch.setattr(OpenDataContractStandard, "model_validate", classmethod(counting))
+    assert load_contract(good).id == load_contract(good).id == "sales.customer_orders"
+    assert len(checked) == 1 and len(list((tmp_path / "cache" / "odcs-valid").iterdir())) == 1
+    bad = _broken(tmp_path, lambda c: c.update(unknownKey=1))  # the same file, now invalid
+    for _ in range(2):
+        with pytest.raises(ContractError, match="unknownKey"):
+            load_contract(bad)
+    assert len(checked) == 3 and len(list((tmp_path / "cache" / "odcs-valid").iterdir())) == 1
+
+    monkeypatch.setenv("DATA_MESH_CACHE_DIR", "/proc/no-such-cache")  # cannot be created
+    assert load_contract(_broken(tmp_path, lambda c: None)).id == "sales.customer_orders"
+    assert len(checked) == 4
