@@ -236,7 +236,7 @@ class Vault:
         from data_mesh.metadata.store import VaultEntry
 
         digests = self.keys.digests(values)
-        known = self.store.tokens_for(digests)
+        known = self.store.tokens_for(digests, exact=False)  # only `digests` are read from it
         fresh = {d: v for d, v in zip(digests, values, strict=True) if d not in known}
         if fresh:
             ciphertexts = self.keys.encrypt_many(list(fresh.values()))
