@@ -6,8 +6,11 @@ paths default to places inside it, so the embedded default needs no configuratio
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
+
+_CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def _env(name: str, default: str) -> str:
@@ -17,8 +20,13 @@ def _env(name: str, default: str) -> str:
 
 def home() -> Path:
     """The project folder; defaults to the parent of `plugins/` (this checkout)."""
-    default = Path(__file__).resolve().parents[2]
-    return Path(_env("DATA_MESH_HOME", str(default))).resolve()
+    return _resolved(_env("DATA_MESH_HOME", str(_CHECKOUT)))
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(path: str) -> Path:
+    """`path` made absolute, symlinks resolved: once per value (a DAG file's parse asked 121 times)."""
+    return Path(path).resolve()
 
 
 def domains_folder() -> Path:

@@ -8,6 +8,7 @@ the `readers` role. Every problem is a `ContractError` naming the file and the f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -86,16 +87,24 @@ def _validate_odcs(path: Path, raw: dict[str, Any], text: str) -> None:
 def _passed_marker(text: str) -> Path | None:
     """Where the verdict "this text passed this ODCS model version" is kept (None: not cacheable)."""
     import hashlib
-    import importlib.metadata
 
     from data_mesh import conf
 
-    try:
-        model = importlib.metadata.version("open-data-contract-standard")
-    except importlib.metadata.PackageNotFoundError:
+    model = _model_version()
+    if model is None:
         return None
     digest = hashlib.sha256(f"{model}\n{text}".encode()).hexdigest()
     return conf.cache_dir() / "odcs-valid" / digest
+
+
+@functools.lru_cache(maxsize=1)
+def _model_version() -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("open-data-contract-standard")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _custom(props: list[dict[str, Any]] | None) -> dict[str, Any]:
