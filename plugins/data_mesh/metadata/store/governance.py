@@ -34,6 +34,7 @@ RequesterKind = Literal["user", "domain"]
 RequestStatus = Literal["pending", "approved", "denied", "revoked"]
 SCAN_RATIO = 4  # read the whole vault when asked for a quarter of it or more
 CHUNK = 5_000  # values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
+SQLITE_BULK_CACHE_KIB = 65_536  # page cache of a connection while it inserts vault entries
 SQLITE_ROWS = 2_000  # vault rows per multi-row INSERT on SQLite (4 parameters each, limit 32,766)
 
 
@@ -183,11 +184,17 @@ class GovernanceStore:
                 inserted = -1  # execute_values counts its last page only: read every token back
             else:  # multi-row VALUES: 1.6 s -> 0.9 s for 200k rows against executemany's row at a time
                 inserted = 0
-                for start in range(0, len(rows), SQLITE_ROWS):
-                    batch = rows[start : start + SQLITE_ROWS]
-                    many = insert.replace(f"({values})", ",".join([f"({values})"] * len(batch)))
-                    cursor.execute(many, [v for row in batch for v in row])
-                    inserted += cursor.rowcount  # a digest already there counts 0
+                # The two B-trees (digest, token) of 200k new rows outgrow SQLite's default 2 MB page
+                # cache: 64 MB for this write took it from 2.05 to 1.48 s (then given back).
+                cursor.execute(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
+                try:
+                    for start in range(0, len(rows), SQLITE_ROWS):
+                        batch = rows[start : start + SQLITE_ROWS]
+                        many = insert.replace(f"({values})", ",".join([f"({values})"] * len(batch)))
+                        cursor.execute(many, [v for row in batch for v in row])
+                        inserted += cursor.rowcount  # a digest already there counts 0
+                finally:
+                    cursor.execute("PRAGMA cache_size=-2000")  # SQLite's default
         if inserted == len(rows):  # no other publisher got there first: every token is ours
             return {r[0]: r[1] for r in rows}
         return self.tokens_for([r[0] for r in rows])
