@@ -53,9 +53,7 @@ def _backfill(airflow, *dag_ids: str, reprocess: str = "none") -> dict[str, list
         created[dag_id] = _create_backfill(airflow, body)
     deadline = time.monotonic() + BACKFILL_TIMEOUT_S
     for dag_id, backfill_id in created.items():
-        while not airflow.api("GET", f"/backfills/{backfill_id}").get("completed_at"):
-            assert time.monotonic() < deadline, f"backfill of {dag_id} not complete: {_runs(airflow, dag_id)}"
-            time.sleep(5)
+        _wait_completed(airflow, backfill_id, deadline, dag_id)
     return {dag_id: _runs(airflow, dag_id) for dag_id in dag_ids}
 
 
@@ -85,7 +83,7 @@ def _create_backfill(airflow, body: dict) -> int:
                 left = running[0]["id"]
                 if body["reprocess_behavior"] != "none":
                     return left
-                _wait_completed(airflow, left)
+                _wait_completed(airflow, left, time.monotonic() + BACKFILL_TIMEOUT_S, body["dag_id"])
                 if len(_runs(airflow, body["dag_id"])) == len(DAYS):
                     return left
                 continue  # create it again: the missing days only
@@ -95,10 +93,10 @@ def _create_backfill(airflow, body: dict) -> int:
     raise AssertionError(f"backfill of {body['dag_id']} not created: {answer.status_code} {answer.text}")
 
 
-def _wait_completed(airflow, backfill_id: int) -> None:
-    deadline = time.monotonic() + BACKFILL_TIMEOUT_S
+def _wait_completed(airflow, backfill_id: int, deadline: float, dag_id: str) -> None:
+    """Until the scheduler marks the backfill complete (all its runs finished), or the deadline."""
     while not airflow.api("GET", f"/backfills/{backfill_id}").get("completed_at"):
-        assert time.monotonic() < deadline, f"backfill {backfill_id} not complete"
+        assert time.monotonic() < deadline, f"backfill of {dag_id} not complete: {_runs(airflow, dag_id)}"
         time.sleep(5)
 
 

@@ -52,13 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_openssl_hmac: Any
-try:  # CPython's OpenSSL binding, which `hmac` itself uses when it is there
-    from _hashlib import hmac_new as _openssl_hmac
-except ImportError:  # pragma: no cover - a Python built without OpenSSL's hashlib
-    _openssl_hmac = None
-
-
 TOKEN_PREFIX = "pii_"
 
 
@@ -94,17 +87,12 @@ class VaultKeys:
         return "VaultKeys(<hidden>)"
 
     def digest(self, value: str) -> str:
-        return hmac.digest(self._secret, value.encode(), "sha256").hex()
+        return self.digests([value])[0]
 
     def digests(self, values: Sequence[str]) -> list[str]:
-        """`digest` of each value. Copying one keyed HMAC state skips the key schedule per value:
-        200k e-mail addresses 0.38 s (`hmac.digest` per value) -> 0.24 s (`hmac.HMAC.copy`) ->
-        0.19 s (the OpenSSL HMAC object `hmac` wraps, whose copy is not Python code)."""
-        keyed: Any = (
-            hmac.new(self._secret, digestmod=hashlib.sha256)
-            if _openssl_hmac is None
-            else _openssl_hmac(self._secret, digestmod="sha256")
-        )
+        """HMAC-SHA256 of each value under the vault secret (hex). Copying one keyed state skips the
+        key schedule per value: 200k e-mail addresses 0.38 s (`hmac.digest` per value) -> 0.24 s."""
+        keyed = hmac.new(self._secret, digestmod=hashlib.sha256)
         out = []
         for value in values:
             state = keyed.copy()

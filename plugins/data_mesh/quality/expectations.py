@@ -204,11 +204,11 @@ def run_suite(table: pa.Table, suite: ExpectationSuite, restricted: set[str]) ->
     if failed:
         from great_expectations.core import ExpectationSuite
 
-        by_identity = {_identity(e.configuration.to_json_dict()): e for e in suite.expectations}
-        again = [by_identity.get(_identity(_config(raws[i]))) for i in failed]
-        if all(e is not None for e in again):  # configurations: an Expectation object belongs to one suite
-            configs = [e.configuration for e in again if e is not None]
-            summaries = _validate(df, ExpectationSuite(name=suite.name, expectations=configs), RESULT_FORMAT)
+        # configurations, not the Expectation objects: an Expectation belongs to one suite
+        configs = {_identity(e.configuration.to_json_dict()): e.configuration for e in suite.expectations}
+        again = [configs[key] for key in (_identity(_config(raws[i])) for i in failed) if key in configs]
+        if len(again) == len(failed):
+            summaries = _validate(df, ExpectationSuite(name=suite.name, expectations=again), RESULT_FORMAT)
             for i, raw in zip(failed, summaries, strict=True):
                 raws[i] = raw
     del df

@@ -186,6 +186,7 @@ class GovernanceStore:
                 inserted = 0
                 # The two B-trees (digest, token) of 200k new rows outgrow SQLite's default 2 MB page
                 # cache: 64 MB for this write took it from 2.05 to 1.48 s (then given back).
+                cache_size = cursor.execute("PRAGMA cache_size").fetchone()[0]
                 cursor.execute(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
                 try:
                     for start in range(0, len(rows), SQLITE_ROWS):
@@ -194,7 +195,7 @@ class GovernanceStore:
                         cursor.execute(many, [v for row in batch for v in row])
                         inserted += cursor.rowcount  # a digest already there counts 0
                 finally:
-                    cursor.execute("PRAGMA cache_size=-2000")  # SQLite's default
+                    cursor.execute(f"PRAGMA cache_size={int(cache_size)}")
         if inserted == len(rows):  # no other publisher got there first: every token is ours
             return {r[0]: r[1] for r in rows}
         return self.tokens_for([r[0] for r in rows])
