@@ -31,7 +31,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +202,9 @@ class AirflowApi:
     def runs(self, dag_id: str) -> list[dict]:
         return self.api("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "-run_after"})["dag_runs"]
 
+    def check_alive(self) -> None:
+        """Raise if a component this client started has exited (nothing to check for a remote Airflow)."""
+
     def wait_for_run(self, dag_id: str, predicate, timeout: float = 300) -> dict:
         """The newest run matching `predicate` once it has finished (success or failed)."""
         deadline = time.monotonic() + timeout
@@ -209,6 +212,7 @@ class AirflowApi:
             runs = [r for r in self.runs(dag_id) if predicate(r)]
             if runs and runs[0]["state"] in {"success", "failed"}:
                 return runs[0]
+            self.check_alive()  # a dead scheduler runs nothing: say so now, not at the timeout
             time.sleep(3)
         raise TimeoutError(f"{dag_id}: no finished run after {timeout:.0f}s: {self.runs(dag_id)}")
 
@@ -257,6 +261,19 @@ class Airflow(AirflowApi):
             if name != "db-migrate" and process.poll() is not None:
                 return f"{name} (exit code {process.returncode})"
         return None
+
+    def check_alive(self) -> None:
+        if exited := self.exited():
+            raise RuntimeError(f"airflow {exited} exited; its log: {self._log_of(exited.split()[0])}")
+
+    def _log_of(self, name: str) -> str:
+        if not self.log_path:
+            return "not kept"
+        return str(self.log_path.with_name(f"{self.log_path.stem}.{name}{self.log_path.suffix}"))
+
+    def stop_components(self, names: Iterable[str], timeout: float = STOP_TIMEOUT) -> None:
+        """Stop these components and what they started (`restart(name)` starts each again)."""
+        stop_processes([self.processes[name] for name in names], timeout=timeout, say=lambda _: None)
 
     def wait_ready(self, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout

@@ -14,10 +14,9 @@ Sources (the key in brackets is what fault injection and request counters use):
 * alert receiver      ``POST /_control/webhook`` keeps the JSON body it gets (the platform's SLO alerts),
                       ``GET /_control/webhooks`` lists them oldest first, ``DELETE /_control/webhooks`` clears
 
-Every answer is a pure function of (seed, scale, request): data comes from
-``random.Random(f"{seed}:{key}")``, so two servers with the same seed serve identical pages and a retried
-request gets exactly what the first one would have. Only the standard library is used, so the server runs
-anywhere the platform does. Amounts are all in USD.
+Every answer is a pure function of (seed, scale, request): the data is `demo.datasets`, the query
+strings are checked by `demo.query`, the faults are `demo.faults`; this module is the HTTP side.
+Only the standard library is used, so the server runs anywhere the platform does.
 
 Run it: ``python -m demo.source_server --host 127.0.0.1 --port 8900 --seed 42 --scale 1``.
 In tests: ``server = start_server(port=0)`` then ``server.url``, ``server.set_fault(...)``, ``server.stop()``.
@@ -27,28 +26,23 @@ from __future__ import annotations
 
 import argparse
 import base64
-import binascii
-import calendar
 import copy
 import csv
 import hmac
 import io
 import json
 import math
-import random
 import re
 import socket
 import struct
 import sys
 import threading
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from functools import lru_cache
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
+from demo.datasets import LEDGER_HEADER, REGION_AT, WB_ERROR_BODY, WB_LAST_UPDATED, DemoWorld, iso_z
 from demo.faults import (
     BODY_FAULTS,
     CURSOR_FAULTS,
@@ -66,299 +60,13 @@ from demo.faults import (
     orders_fault,
     worldbank_fault,
 )
-from demo.world import COUNTRIES, COUNTRY_REGIONS, ISO2_TO_ISO3, REGIONS
+from demo.query import BadRequest, Query, decode_cursor, encode_cursor, worldbank_request
 
 __all__ = ["FAULT_KINDS", "SOURCES", "DemoSourceServer", "DemoWorld", "Fault", "start_server"]
 
 ADS_API_KEY = "demo-ads-key"
 CRM_TOKEN = "demo-crm-token"
 ERP_USER, ERP_PASSWORD = "finance", "demo-erp-password"
-
-LEDGER_HEADER = ("entry_id", "posting_date", "account", "account_name", "region", "amount", "currency")
-REGION_AT = LEDGER_HEADER.index("region")
-WB_INDICATORS: dict[str, str] = {
-    "SP.POP.TOTL": "Population, total",
-    "NY.GDP.MKTP.CD": "GDP (current US$)",
-    "NY.GDP.PCAP.CD": "GDP per capita (current US$)",
-}
-WB_FIRST_YEAR, WB_LAST_YEAR = 1990, 2024
-WB_LAST_UPDATED = "2025-07-01"
-WB_ERROR_BODY = [
-    {"message": [{"id": "120", "key": "Invalid value", "value": "The provided parameter value is not valid"}]}
-]
-
-# --------------------------------------------------------------------------------------------- data
-
-
-def _rng(seed: int, key: str) -> random.Random:
-    return random.Random(f"{seed}:{key}")
-
-
-def _money(value: float) -> str:
-    return str(Decimal(value).quantize(Decimal("0.01")))
-
-
-ADS_CHANNELS = ("search", "social", "display", "video", "email")
-# channel -> (median daily impressions, click-through rate, cost per click US$, cost per mille US$)
-_CHANNEL_PROFILE = {
-    "search": (4000, 0.045, 1.20, 0.0),
-    "social": (12000, 0.012, 0.60, 0.0),
-    "display": (30000, 0.004, 0.0, 2.50),
-    "video": (8000, 0.008, 0.0, 9.00),
-    "email": (2500, 0.030, 0.10, 0.0),
-}
-_CAMPAIGN_WORDS = (
-    ("Brand", "Holiday", "Spring", "Summer", "Back to School", "Black Friday", "Evergreen", "Launch"),
-    ("Awareness", "Prospecting", "Retargeting", "Loyalty", "Promo", "Conversion"),
-)
-_FIRST = (
-    "anna",
-    "ben",
-    "carla",
-    "dev",
-    "elena",
-    "farid",
-    "grace",
-    "hiro",
-    "ines",
-    "jonas",
-    "kemi",
-    "liam",
-    "maria",
-    "noah",
-    "olga",
-    "priya",
-    "quinn",
-    "rosa",
-    "sven",
-    "tariq",
-    "uma",
-    "victor",
-    "wei",
-    "yara",
-)
-_LAST = (
-    "smith",
-    "garcia",
-    "mueller",
-    "rossi",
-    "kim",
-    "tanaka",
-    "silva",
-    "nowak",
-    "dubois",
-    "okafor",
-    "singh",
-    "chen",
-    "larsen",
-    "haddad",
-    "brown",
-    "lopez",
-    "jansen",
-    "kowalski",
-    "novak",
-    "ali",
-)
-_ORDER_STATUSES = ("placed", "shipped", "delivered", "cancelled", "returned")
-_ORDER_STATUS_WEIGHTS = (15, 20, 50, 8, 7)
-_COUNTRY_WEIGHTS = {"USA": 8, "DEU": 4, "GBR": 4, "FRA": 3, "BRA": 3, "IND": 3, "JPN": 3, "CAN": 2, "MEX": 2}
-
-
-@lru_cache(maxsize=8)
-def _campaigns(seed: int, scale: float) -> tuple[tuple[str, str, str], ...]:
-    rng = _rng(seed, "ads:campaigns")
-    out = []
-    for i in range(1, max(1, round(300 * scale)) + 1):
-        region = rng.choice(REGIONS)
-        name = f"{rng.choice(_CAMPAIGN_WORDS[0])} {rng.choice(_CAMPAIGN_WORDS[1])} {region} #{i}"
-        out.append((f"cmp-{i:04d}", name, region))
-    return tuple(out)
-
-
-def _ad_metrics(rng: random.Random, channel: str) -> dict[str, int]:
-    median, ctr, cpc, cpm = _CHANNEL_PROFILE[channel]
-    impressions = max(1, int(rng.lognormvariate(math.log(median), 0.7)))
-    clicks = min(impressions, int(impressions * ctr * rng.uniform(0.5, 1.5)))
-    cost = (clicks * cpc + impressions / 1000 * cpm) * rng.uniform(0.8, 1.2)
-    return {"impressions": impressions, "clicks": clicks, "cost_micros": int(cost * 1_000_000)}
-
-
-@lru_cache(maxsize=32)
-def ads_day(seed: int, scale: float, day: str) -> tuple[dict[str, Any], ...]:
-    """Campaign x channel performance of one day; ~85 % of the 300*scale*5 combinations ran."""
-    rng = _rng(seed, f"ads:{day}")
-    rows = []
-    for cid, name, region in _campaigns(seed, scale):
-        for channel in ADS_CHANNELS:
-            if rng.random() >= 0.85:
-                continue
-            rows.append(
-                {
-                    "date": day,
-                    "campaign": {"id": cid, "name": name},
-                    "channel": channel,
-                    "region": region,
-                    "metrics": _ad_metrics(rng, channel),
-                }
-            )
-    return tuple(rows)
-
-
-def customer_count(scale: float) -> int:
-    return max(1, round(5000 * scale))
-
-
-@lru_cache(maxsize=8)
-def customers(seed: int, scale: float) -> tuple[dict[str, Any], ...]:
-    """The CRM's customer master; ids are dense (cus-000001 ...) so orders can reference any of them."""
-    rng = _rng(seed, "crm:customers")
-    codes = list(COUNTRY_REGIONS)
-    weights = [_COUNTRY_WEIGHTS.get(c, 1) for c in codes]
-    n = customer_count(scale)
-    start = datetime(2018, 1, 1, tzinfo=UTC)
-    span = int((datetime(2026, 1, 1, tzinfo=UTC) - start).total_seconds())
-    offsets = sorted(rng.randrange(span) for _ in range(n))
-    rows = []
-    for i, offset in enumerate(offsets, 1):
-        first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        rows.append(
-            {
-                "id": f"cus-{i:06d}",
-                "email": f"{first}.{last}{i}@example.com",
-                "country_code": rng.choices(codes, weights)[0],
-                "created_at": _iso_z(start + timedelta(seconds=offset)),
-            }
-        )
-    return tuple(rows)
-
-
-def _iso_z(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@lru_cache(maxsize=32)
-def orders_day(seed: int, scale: float, day: str) -> tuple[dict[str, Any], ...]:
-    """The orders created on one day (~2,000*scale), in creation order."""
-    rng = _rng(seed, f"crm:orders:{day}")
-    n = max(1, round(2000 * scale * rng.uniform(0.9, 1.1)))
-    n_customers = customer_count(scale)
-    midnight = datetime.fromisoformat(day).replace(tzinfo=UTC)
-    compact = day.replace("-", "")
-    rows = []
-    for i, second in enumerate(sorted(rng.randrange(86400) for _ in range(n)), 1):
-        line_items = rng.choices((1, 2, 3, 4, 5, 6), (40, 25, 15, 10, 6, 4))[0]
-        amount = sum(rng.uniform(5, 250) for _ in range(line_items))
-        rows.append(
-            {
-                "id": f"ord-{compact}-{i:06d}",
-                "created_at": _iso_z(midnight + timedelta(seconds=second)),
-                "customer_id": f"cus-{rng.randint(1, n_customers):06d}",
-                "status": rng.choices(_ORDER_STATUSES, _ORDER_STATUS_WEIGHTS)[0],
-                "total": {"amount": _money(amount), "currency": "USD"},
-                "line_items": line_items,
-            }
-        )
-    return tuple(rows)
-
-
-# account -> (name, sign, entries per region per day as (low, high), typical amount)
-_ACCOUNTS = {
-    "4000": ("Revenue", 1, (10, 16), 3000.0),
-    "5000": ("COGS", -1, (5, 8), 2000.0),
-    "6100": ("Marketing", -1, (2, 4), 1200.0),
-}
-_SALARY_DEPARTMENTS = 20
-
-
-def ledger_rows(seed: int, scale: float, month: str) -> Iterator[list[str]]:
-    """GL lines of one month in posting order: daily revenue/COGS/marketing, salaries on the 25th."""
-    rng = _rng(seed, f"erp:ledger:{month}")
-    year, mon = int(month[:4]), int(month[5:7])
-    compact = f"{year:04d}{mon:02d}"
-    seq = 0
-    for day in range(1, calendar.monthrange(year, mon)[1] + 1):
-        posting = f"{year:04d}-{mon:02d}-{day:02d}"
-        for region in REGIONS:
-            for account, count, typical in _ledger_day_plan(rng, scale, day):
-                name, sign = (_ACCOUNTS[account][:2]) if account in _ACCOUNTS else ("Salaries", -1)
-                for _ in range(count):
-                    seq += 1
-                    amount = sign * typical * rng.lognormvariate(0, 0.5)
-                    yield [f"JE-{compact}-{seq:06d}", posting, account, name, region, _money(amount), "USD"]
-
-
-def _ledger_day_plan(rng: random.Random, scale: float, day: int) -> list[tuple[str, int, float]]:
-    plan = [
-        (account, max(1, round(rng.randint(*counts) * scale)), typical)
-        for account, (_name, _sign, counts, typical) in _ACCOUNTS.items()
-    ]
-    if day == 25:
-        plan.append(("6200", max(1, round(_SALARY_DEPARTMENTS * scale)), 60000.0))
-    return plan
-
-
-@lru_cache(maxsize=8)
-def worldbank_series(seed: int) -> dict[tuple[str, str], dict[int, float | int | None]]:
-    """(indicator, iso3) -> {year: value}; walked back from 2024 sizes, with a few missing observations."""
-    out: dict[tuple[str, str], dict[int, float | int | None]] = {}
-    for iso3, (_iso2, _name, pop_m, gdp_b) in COUNTRIES.items():
-        rng = _rng(seed, f"worldbank:{iso3}")
-        pop, gdp = pop_m * 1e6, gdp_b * 1e9
-        pop_growth = rng.uniform(-0.002, 0.025)
-        gdp_growth = rng.uniform(0.02, 0.08)
-        pops: dict[int, float | int | None] = {}
-        gdps: dict[int, float | int | None] = {}
-        pcap: dict[int, float | int | None] = {}
-        for year in range(WB_LAST_YEAR, WB_FIRST_YEAR - 1, -1):
-            pops[year] = None if rng.random() < 0.01 else int(pop)
-            gdps[year] = None if rng.random() < 0.04 else round(gdp, 2)
-            pcap[year] = None if pops[year] is None or gdps[year] is None else round(gdp / pop, 2)
-            pop /= 1 + pop_growth * rng.uniform(0.7, 1.3)
-            gdp /= 1 + gdp_growth + rng.gauss(0, 0.06)
-        out[("SP.POP.TOTL", iso3)] = pops
-        out[("NY.GDP.MKTP.CD", iso3)] = gdps
-        out[("NY.GDP.PCAP.CD", iso3)] = pcap
-    return out
-
-
-class DemoWorld:
-    """The data every source serves, as a function of (seed, scale); tests use it as the expected answer."""
-
-    def __init__(self, seed: int = 42, scale: float = 1) -> None:
-        self.seed, self.scale = seed, scale
-
-    def ads(self, day: str) -> tuple[dict[str, Any], ...]:
-        return ads_day(self.seed, self.scale, day)
-
-    def orders(self, day: str) -> tuple[dict[str, Any], ...]:
-        return orders_day(self.seed, self.scale, day)
-
-    def customers(self) -> tuple[dict[str, Any], ...]:
-        return customers(self.seed, self.scale)
-
-    def ledger(self, month: str) -> Iterator[list[str]]:
-        return ledger_rows(self.seed, self.scale, month)
-
-    def worldbank_rows(self, indicator: str, iso3_codes: list[str], first: int, last: int) -> list[dict]:
-        """Rows as the World Bank API shapes them: countries by name, years descending."""
-        series = worldbank_series(self.seed)
-        rows = []
-        for iso3 in sorted(iso3_codes, key=lambda c: COUNTRIES[c][1]):
-            iso2, name = COUNTRIES[iso3][:2]
-            for year in range(min(last, WB_LAST_YEAR), max(first, WB_FIRST_YEAR) - 1, -1):
-                rows.append(
-                    {
-                        "indicator": {"id": indicator, "value": WB_INDICATORS[indicator]},
-                        "country": {"id": iso2, "value": name},
-                        "countryiso3code": iso3,
-                        "date": str(year),
-                        "value": series[(indicator, iso3)][year],
-                        "unit": "",
-                        "obs_status": "",
-                        "decimal": 0,
-                    }
-                )
-        return rows
 
 
 # ------------------------------------------------------------------------------------------- faults
@@ -391,65 +99,6 @@ class _State:
 
 
 # ------------------------------------------------------------------------------------------ handler
-
-
-class _BadRequest(Exception):
-    """A data endpoint's query parameter is invalid (answered 400 with `{"error": ...}`)."""
-
-
-class _Query:
-    """The query string of a request, validated parameter by parameter (unknown names are a 400 too)."""
-
-    def __init__(self, raw: str, allowed: set[str] | None) -> None:
-        self.values = dict(parse_qsl(raw, keep_blank_values=True))
-        unknown = sorted(set(self.values) - allowed) if allowed is not None else []
-        if unknown:
-            raise _BadRequest(f"unknown parameter {unknown[0]!r}")
-
-    def day(self, name: str) -> str:
-        raw = self.values.get(name)
-        if raw is None:
-            raise _BadRequest(f"parameter {name!r} is required (YYYY-MM-DD)")
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-            raise _BadRequest(f"parameter {name!r} must be a date YYYY-MM-DD, got {raw[:40]!r}")
-        try:
-            return date.fromisoformat(raw).isoformat()
-        except ValueError:
-            raise _BadRequest(f"parameter {name!r} is not a valid date: {raw!r}") from None
-
-    def month(self, name: str) -> str:
-        raw = self.values.get(name)
-        if raw is None:
-            raise _BadRequest(f"parameter {name!r} is required (YYYY-MM)")
-        match = re.fullmatch(r"(\d{4})-(\d{2})", raw)
-        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1900:
-            raise _BadRequest(f"parameter {name!r} must be a month YYYY-MM, got {raw[:40]!r}")
-        return raw
-
-    def integer(self, name: str, default: int, low: int, high: int | None = None) -> int:
-        raw = self.values.get(name)
-        if raw is None:
-            return default
-        if not re.fullmatch(r"\d{1,9}", raw) or int(raw) < low or (high is not None and int(raw) > high):
-            bounds = f"between {low} and {high}" if high is not None else f">= {low}"
-            raise _BadRequest(f"parameter {name!r} must be an integer {bounds}, got {raw[:40]!r}")
-        return int(raw)
-
-
-def _encode_cursor(scope: str, offset: int) -> str:
-    return base64.urlsafe_b64encode(f"{scope}|{offset}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(raw: str, scope: str) -> int:
-    """A cursor is only valid for the query that issued it (same resource and day)."""
-    try:
-        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-        cursor_scope, offset = text.rsplit("|", 1)
-        if cursor_scope != scope or not offset.isdigit() or _encode_cursor(scope, int(offset)) != raw:
-            raise ValueError  # only the exact string this server issued is accepted
-        return int(offset)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise _BadRequest("parameter 'cursor' is not a valid cursor for this query") from None
 
 
 _ROUTES = {
@@ -572,7 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._unauthorized(source)
         try:
             getattr(self, action)(url.query, **(match.groupdict() if match else {}))
-        except _BadRequest as exc:
+        except BadRequest as exc:
             self._error(400, str(exc))
         return None
 
@@ -617,7 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
     # ---------------------------------------------------------------- sources
 
     def _ads(self, raw_query: str) -> None:
-        query = _Query(raw_query, {"date", "page", "page_size"})
+        query = Query(raw_query, {"date", "page", "page_size"})
         day = query.day("date")
         page = query.integer("page", 1, 1)
         page_size = query.integer("page_size", 100, 1, 1000)
@@ -636,33 +285,33 @@ class _Handler(BaseHTTPRequestHandler):
         }
         self._send_data("ads", body, malformed=kind == "malformed")
 
-    def _cursor_page(self, query: _Query, scope: str, rows: tuple[dict, ...], mutate: Any) -> None:
+    def _cursor_page(self, query: Query, scope: str, rows: tuple[dict, ...], mutate: Any) -> None:
         limit = query.integer("limit", 100, 1, 1000)
         raw_cursor = query.values.get("cursor")
-        offset = _decode_cursor(raw_cursor, scope) if raw_cursor else 0
+        offset = decode_cursor(raw_cursor, scope) if raw_cursor else 0
         data = list(rows[offset : offset + limit])
         following = offset + limit
         fault = self.state.take("crm", DATA_FAULTS)
         kind = fault.kind if fault else None
         if kind:
             data = mutate(data, kind)
-        next_cursor = _encode_cursor(scope, following) if following < len(rows) else None
+        next_cursor = encode_cursor(scope, following) if following < len(rows) else None
         if raw_cursor and self.state.take("crm", CURSOR_FAULTS):
             next_cursor = raw_cursor  # the same page again, forever
         body = {"data": data, "next_cursor": next_cursor}
         self._send_data("crm", body, malformed=kind == "malformed")
 
     def _crm_orders(self, raw_query: str) -> None:
-        query = _Query(raw_query, {"date", "limit", "cursor"})
+        query = Query(raw_query, {"date", "limit", "cursor"})
         day = query.day("date")
         self._cursor_page(query, f"orders:{day}", self.state.world.orders(day), orders_fault)
 
     def _crm_customers(self, raw_query: str) -> None:
-        query = _Query(raw_query, {"limit", "cursor"})
+        query = Query(raw_query, {"limit", "cursor"})
         self._cursor_page(query, "customers", self.state.world.customers(), customers_fault)
 
     def _erp_ledger(self, raw_query: str) -> None:
-        month = _Query(raw_query, {"month"}).month("month")
+        month = Query(raw_query, {"month"}).month("month")
         fault = self.state.take("erp", DATA_FAULTS)
         kind = fault.kind if fault else None
         header = list(LEDGER_HEADER)
@@ -712,7 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
 
     def _worldbank(self, raw_query: str, codes: str, indicator: str) -> None:
-        request = _worldbank_request(raw_query, codes, indicator)
+        request = worldbank_request(raw_query, codes, indicator)
         if request is None:  # the real API answers 200 with an error message for a request it rejects
             return self._send_json(200, WB_ERROR_BODY)
         iso3_codes, first, last, page, per_page = request
@@ -772,59 +421,13 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return self._error(400, "the body must be JSON")
         entry = {
-            "received_at": _iso_z(datetime.now(UTC)),
+            "received_at": iso_z(datetime.now(UTC)),
             "authorization": self.headers.get("Authorization"),
             "body": body,
         }
         with self.state.lock:
             self.state.webhooks.append(entry)
         return self._send_json(201, {"received": len(self.state.webhooks)})
-
-
-def _worldbank_request(
-    raw_query: str, codes: str, indicator: str
-) -> tuple[list[str], int, int, int, int] | None:
-    """(iso3 codes, first year, last year, page, per_page) of a valid request; None for an invalid one."""
-    query = dict(parse_qsl(raw_query, keep_blank_values=True))
-    iso3_codes = _worldbank_countries(codes)
-    years = _worldbank_years(query.get("date"))
-    page, per_page = query.get("page", "1"), query.get("per_page", "50")
-    valid = (
-        indicator in WB_INDICATORS
-        and query.get("format", "").lower() == "json"
-        and iso3_codes is not None
-        and years is not None
-        and re.fullmatch(r"[1-9]\d{0,6}", page) is not None
-        and re.fullmatch(r"[1-9]\d{0,4}", per_page) is not None
-    )
-    if not valid:
-        return None
-    assert iso3_codes is not None and years is not None
-    return iso3_codes, years[0], years[1], int(page), int(per_page)
-
-
-def _worldbank_countries(codes: str) -> list[str] | None:
-    if codes.lower() == "all":
-        return list(COUNTRIES)
-    out = []
-    for code in codes.upper().split(";"):
-        iso3 = code if code in COUNTRIES else ISO2_TO_ISO3.get(code)
-        if iso3 is None:
-            return None
-        if iso3 not in out:
-            out.append(iso3)
-    return out
-
-
-def _worldbank_years(raw: str | None) -> tuple[int, int] | None:
-    if raw is None:
-        return WB_FIRST_YEAR, WB_LAST_YEAR
-    match = re.fullmatch(r"(\d{4})(?::(\d{4}))?", raw)
-    if not match:
-        return None
-    first = int(match.group(1))
-    last = int(match.group(2) or first)
-    return (first, last) if first <= last else None
 
 
 # ---------------------------------------------------------------------------------------- server API

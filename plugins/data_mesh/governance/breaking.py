@@ -22,17 +22,20 @@ from data_mesh.contract.spec import ProductSpec
 from data_mesh.exceptions import BreakingChange, ContractError
 
 if TYPE_CHECKING:
-    from data_mesh.metadata.store import MetadataStore
+    from data_mesh.metadata.store import MetadataStore, ProductRecord
 
 log = logging.getLogger(__name__)
 
 
-def last_published(spec: ProductSpec, store: MetadataStore) -> ProductSpec | None:
-    """The contract the product was last published with, or None if it never was."""
+def last_published(
+    spec: ProductSpec, store: MetadataStore, record: ProductRecord | None = None
+) -> ProductSpec | None:
+    """The contract the product was last published with, or None if it never was, or if it is the
+    very text of `spec`'s contract file (nothing can have changed: no parse needed)."""
     from data_mesh.contract.odcs import parse_contract
 
-    record = store.get_product(spec.id)
-    if record is None or not record.contract:
+    record = record or store.get_product(spec.id)
+    if record is None or not record.contract or _same_text(spec, record.contract):
         return None
     try:
         return parse_contract(record.contract, Path(f"{spec.contract_path} (published {record.version})"))
@@ -43,8 +46,16 @@ def last_published(spec: ProductSpec, store: MetadataStore) -> ProductSpec | Non
         return None
 
 
-def check(spec: ProductSpec, store: MetadataStore | None = None) -> None:
-    """Raise `BreakingChange` if `spec` breaks its last published contract."""
+def _same_text(spec: ProductSpec, published: str) -> bool:
+    try:
+        return Path(spec.contract_path).read_text(encoding="utf-8") == published
+    except OSError:
+        return False
+
+
+def check(spec: ProductSpec, store: MetadataStore | None = None, record: ProductRecord | None = None) -> None:
+    """Raise `BreakingChange` if `spec` breaks its last published contract (`record`: the store's
+    record of the product, when the caller has read it already)."""
     from data_mesh.contract import registry
     from data_mesh.governance.lifecycle import consumers
 
@@ -52,7 +63,7 @@ def check(spec: ProductSpec, store: MetadataStore | None = None) -> None:
         from data_mesh.metadata.store import MetadataStore
 
         store = MetadataStore()
-    published = last_published(spec, store)
+    published = last_published(spec, store, record)
     if published is None:
         return
     breaking = compat.gate(published, spec)
@@ -74,10 +85,11 @@ def check_at_parse(spec: ProductSpec) -> None:
         from data_mesh.metadata.store import MetadataStore
 
         store = MetadataStore()
-        store.get_product(spec.id)
+        record = store.get_product(spec.id)
     except Exception as error:  # noqa: BLE001 - the dag-processor must keep parsing
         log.warning(
             "%s: breaking-change gate skipped at parse, the metadata store is unreadable: %s", spec.id, error
         )
         return
-    check(spec, store)
+    if record is not None:
+        check(spec, store, record)
