@@ -207,6 +207,14 @@ def slo_interval_minutes() -> float:
     return minutes
 
 
+def slo_retention_days() -> int:
+    """Days the SLO evaluations are kept (default 90); at least 31: attainment reads 30 days back."""
+    raw = _env("DATA_MESH_SLO_RETENTION_DAYS", "90")
+    if not raw.isdigit() or int(raw) < 31:
+        raise ValueError(f"DATA_MESH_SLO_RETENTION_DAYS must be a whole number of days >= 31, not {raw!r}")
+    return int(raw)
+
+
 def slo_alerts_conn_id() -> str:
     """The Airflow Connection SLO alerts go through (an HTTP connection: the webhook); none = no alerts."""
     return _env("DATA_MESH_SLO_ALERTS_CONN_ID", "data_mesh_alerts")

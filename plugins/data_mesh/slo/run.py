@@ -7,7 +7,9 @@ The body of the `data_mesh__slo` DAG's task (also callable outside Airflow, e.g.
    evaluated (its SLA cannot be read);
 2. the alerts due (`evaluate.alert_due`: a change from what the last delivered alert announced) go
    through the alerts Connection's notifier, one per product;
-3. every evaluation is recorded in one transaction, with the alert due and its delivery.
+3. every evaluation is recorded in one transaction, with the alert due and its delivery;
+4. evaluations older than the retention (`DATA_MESH_SLO_RETENTION_DAYS`, default 90) are deleted,
+   except each product's newest delivered alert (see `SloStore.prune`).
 
 Without the alerts Connection, alerts are disabled: the log says so once per run and the evaluations
 are recorded with delivery `disabled` (the alert stays due). A delivery that fails is logged and
@@ -21,7 +23,7 @@ import dataclasses
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from data_mesh import conf
@@ -41,6 +43,7 @@ class SloRun:
     evaluations: tuple[SloEvaluation, ...]
     alerts_enabled: bool
     invalid: tuple[str, ...] = ()
+    pruned: int = 0  # evaluations past the retention deleted by this run
 
     @property
     def failed_alerts(self) -> list[str]:
@@ -54,6 +57,7 @@ class SloRun:
             "alerts": {e.product_id: f"{e.alert}: {e.delivery}" for e in self.evaluations if e.alert},
             "alerts_enabled": self.alerts_enabled,
             "invalid_contracts": list(self.invalid),
+            "pruned_evaluations": self.pruned,
         }
 
 
@@ -139,7 +143,11 @@ def evaluate_mesh(
         due = f"; {kind} alert {delivery}" if kind else ""
         log.info("%s: %s%s", product_id, _describe(evaluation), due)
     slo_store.record(evaluations)
-    run = SloRun(now, tuple(evaluations), channel is not None, tuple(sorted(mesh.errors)))
+    retention = timedelta(days=conf.slo_retention_days())
+    pruned = slo_store.prune(before=now - retention)
+    if pruned:
+        log.info("%d evaluation(s) older than %d days pruned", pruned, retention.days)
+    run = SloRun(now, tuple(evaluations), channel is not None, tuple(sorted(mesh.errors)), pruned)
     if run.failed_alerts:
         raise AlertNotDelivered(
             f"alerts not delivered for {', '.join(run.failed_alerts)} through connection {conn_id!r} "

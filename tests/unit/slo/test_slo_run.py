@@ -63,3 +63,38 @@ def test_an_unknown_notifier_is_named(stale_store, server, monkeypatch, caplog):
         evaluate_mesh(store=stale_store)
     assert "names notifier 'pager'; registered notifiers: ['webhook']" in caplog.text
     assert stale_store.latest(ORDERS).delivery == "failed"
+
+
+def test_evaluations_past_the_retention_are_pruned_but_not_what_was_last_notified(
+    stale_store, server, monkeypatch
+):
+    """Every 5 minutes, forever: the table keeps `DATA_MESH_SLO_RETENTION_DAYS` of history. The newest
+    delivered alert outlives it, or the next run would announce the same violation again."""
+    from datetime import UTC, datetime, timedelta
+
+    server.clear_webhooks()
+    connect(monkeypatch, server, "/_control/webhook")
+    monkeypatch.setenv("DATA_MESH_SLO_RETENTION_DAYS", "31")
+    start = datetime(2027, 1, 1, tzinfo=UTC)  # ORDERS was last published for 2026-11-20: stale
+    first = evaluate_mesh(now=start, store=stale_store)  # the violation alert goes out
+    assert first.to_xcom()["alerts"] == {ORDERS: "violation: sent"} and first.pruned == 0
+    for day in (10, 20, 30):
+        evaluate_mesh(now=start + timedelta(days=day), store=stale_store)
+    late = start + timedelta(days=45)
+    run = evaluate_mesh(now=late, store=stale_store)
+
+    products = len(run.evaluations)
+    assert run.pruned == 2 * products - 1  # days 0 and 10 are past 31 days, but day 0's sent alert
+    assert run.to_xcom()["pruned_evaluations"] == run.pruned
+    kept = stale_store.history(ORDERS, since=start - timedelta(days=1))
+    assert [e.evaluated_at for e in kept] == [start + timedelta(days=d) for d in (0, 20, 30, 45)]
+    assert kept[0].delivery == "sent"
+    assert stale_store.notified_states([ORDERS]) == {ORDERS: "violated"}
+    assert [w["body"]["alert"] for w in server.webhooks() if w["body"]["product"] == ORDERS] == ["violation"]
+
+
+@pytest.mark.parametrize("days", ["30", "0", "ninety", "-5"])
+def test_a_retention_shorter_than_the_attainment_window_is_refused(stale_store, monkeypatch, days):
+    monkeypatch.setenv("DATA_MESH_SLO_RETENTION_DAYS", days)
+    with pytest.raises(ValueError, match="DATA_MESH_SLO_RETENTION_DAYS must be a whole number of days >= 31"):
+        evaluate_mesh(store=stale_store)

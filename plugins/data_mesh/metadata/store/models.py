@@ -264,6 +264,8 @@ slo_evaluations = sa.Table(
     sa.Column("alert", sa.String(20), nullable=True),  # violation | recovery when one was due
     sa.Column("delivery", sa.String(20), nullable=True),  # sent | failed | disabled
     sa.Index("ix_slo_evaluations_product_id_evaluated_at", "product_id", "evaluated_at"),
+    sa.Index("ix_slo_evaluations_evaluated_at", "evaluated_at"),  # the retention's prune (0006)
+    sa.Index("ix_slo_evaluations_delivery_product_id_id", "delivery", "product_id", "id"),  # last sent (0006)
 )
 
 __all__ = [

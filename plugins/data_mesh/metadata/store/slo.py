@@ -4,7 +4,8 @@
     slo = SloStore()                         # the metadata database (same engine as MetadataStore)
 
 Only storage lives here; what met or violated means, when an alert is due and how attainment is
-computed are in `data_mesh.slo`. Rows are only ever inserted: one per product per evaluation.
+computed are in `data_mesh.slo`. Rows are inserted, one per product per evaluation (every 5 minutes:
+~57,600 a day for 200 products), and pruned past the retention (`prune`, run by the SLO DAG).
 
 Invariants:
 
@@ -126,6 +127,15 @@ class SloStore:
         query = sa.select(se.c.product_id, se.c.state).join(newest, newest.c.id == se.c.id)
         with self.engine.connect() as conn:
             return {product: state for product, state in conn.execute(query).all()}
+
+    def prune(self, before: datetime) -> int:
+        """Delete the evaluations older than `before`, except each product's newest `sent` one (what
+        its receivers were last told: the next alert depends on it). The number deleted."""
+        se = m.slo_evaluations
+        newest_sent = sa.select(sa.func.max(se.c.id)).where(se.c.delivery == "sent").group_by(se.c.product_id)
+        query = sa.delete(se).where(se.c.evaluated_at < before, se.c.id.not_in(newest_sent))
+        with write_connection(self.engine) as conn:
+            return conn.execute(query).rowcount
 
     def alerts(self, product_id: str, limit: int = 20) -> list[SloEvaluation]:
         """The evaluations at which an alert was sent or failed to be, newest first."""
