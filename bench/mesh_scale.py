@@ -1,14 +1,17 @@
 """The generated mesh (bench/mesh_generator.py) at 50, 100, 200 products: DAG parse time, catalog latency.
 
-Parse time, two figures:
-- one domain file of the 200-product mesh (10 DAGs) in a fresh interpreter, minus a fresh
-  interpreter that imported `airflow.sdk` (what the dag-processor has loaded already); median of
-  `RUNS`, for a producer domain (mesh00) and a consumer domain (mesh10, 20 upstream contracts read
-  for the grant check). Target <= 0.3 s.
-- the total for the whole mesh at 50, 100 and 200 products: the sum over its domain files of each
-  file's parse in a child forked from a process with `airflow.sdk` imported (as the dag-processor
-  parses each file in a child of its own, so nothing is cached from one file to the next); median
-  of `RUNS` per file. It must grow linearly: the ratios 100/50 and 200/100 are ~2.
+Parse time. Airflow's dag-processor parses each file in a child forked from a process that has
+Airflow loaded, and that child leaves with `os._exit` (airflow.sdk.execution_time.supervisor
+`_fork_main`): nothing is cached from one file to the next, and no interpreter teardown is paid.
+Each file is measured that way: in a child forked from a process with `airflow.sdk` imported, the
+time `runpy.run_path` takes; median of `RUNS` per file.
+- one domain file of the 200-product mesh (10 DAGs): a producer domain (mesh00) and a consumer
+  domain (mesh10, 20 upstream contracts read for the grant check). Target <= 0.3 s. Also given: a
+  fresh interpreter running the file minus a fresh interpreter importing `airflow.sdk`, which adds
+  the interpreter's exit (the garbage collection of everything the file created and imported) and
+  varies more with the machine's load;
+- the total for the whole mesh at 50, 100 and 200 products: the sum over its domain files. It
+  must grow linearly: the ratios 100/50 and 200/100 are ~2.
 
 Bytecode is cached (`PYTHONPYCACHEPREFIX` in the run's temp folder, warmed once) as on a deployment;
 this machine's `PYTHONDONTWRITEBYTECODE=1` would otherwise measure compiling the platform.
@@ -104,6 +107,21 @@ def _median_process_s(code: str, env: dict[str, str]) -> float:
     return statistics.median(seconds)
 
 
+def _forked_parse_s(files: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Each file's parse time in a child forked from an interpreter with `airflow.sdk` loaded."""
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", _FORKED_PARSE, json.dumps(files), str(RUNS)],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def parse_times(work: Path) -> dict[str, Any]:
     import subprocess
 
@@ -113,24 +131,19 @@ def parse_times(work: Path) -> dict[str, Any]:
     middle = big.domains[len(big.domains) // 2]  # mesh10 at 200 products: a consumer domain
     warm = f"import runpy; runpy.run_path({str(big.dags_folder / (middle + '.py'))!r})"
     subprocess.run([sys.executable, "-c", warm], cwd=REPO, env=env, check=True, capture_output=True)
+    chosen = {f"{domain}.py": str(big.dags_folder / f"{domain}.py") for domain in (big.domains[0], middle)}
+    forked = _forked_parse_s(list(chosen.values()), env)
+    one_file = {name: round(forked[path], 3) for name, path in chosen.items()}
     with_airflow = _median_process_s("import airflow.sdk", env)
-    one_file = {}
-    for domain in (big.domains[0], middle):
-        code = f"import runpy; runpy.run_path({str(big.dags_folder / (domain + '.py'))!r})"
-        one_file[f"{domain}.py"] = round(_median_process_s(code, env) - with_airflow, 3)
+    fresh = {
+        name: round(_median_process_s(f"import runpy; runpy.run_path({path!r})", env) - with_airflow, 3)
+        for name, path in chosen.items()
+    }
 
     totals = {}
     for domains, mesh in meshes.items():
         files = sorted(str(p) for p in mesh.dags_folder.glob("*.py"))
-        out = subprocess.run(
-            [sys.executable, "-c", _FORKED_PARSE, json.dumps(files), str(RUNS)],
-            cwd=REPO,
-            env=_parse_env(mesh.root, work),
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        per_file = json.loads(out.stdout.strip().splitlines()[-1])
+        per_file = _forked_parse_s(files, _parse_env(mesh.root, work))
         totals[domains * 10] = {
             "files": len(files),
             "total_s": round(sum(per_file.values()), 3),
@@ -139,9 +152,11 @@ def parse_times(work: Path) -> dict[str, Any]:
         }
     n = [s * 10 for s in SIZES]
     return {
-        "interpreter_with_airflow_sdk_s": round(with_airflow, 3),
-        "one_domain_file_minus_airflow_loaded_s": one_file,
+        "one_domain_file_forked_from_airflow_loaded_s": one_file,
         "target_one_file_s": TARGET_PARSE_S,
+        "met": all(seconds <= TARGET_PARSE_S for seconds in one_file.values()),
+        "interpreter_with_airflow_sdk_s": round(with_airflow, 3),
+        "one_domain_file_fresh_interpreter_minus_airflow_sdk_s": fresh,
         "total_by_products": totals,
         "ratio_100_over_50": round(totals[n[1]]["total_s"] / totals[n[0]]["total_s"], 2),
         "ratio_200_over_100": round(totals[n[2]]["total_s"] / totals[n[1]]["total_s"], 2),

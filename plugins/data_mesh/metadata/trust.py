@@ -219,12 +219,13 @@ def gather(spec: ProductSpec, mesh: dict[str, ProductSpec], now: datetime | None
     from data_mesh.contract.policies import check_product
     from data_mesh.governance import breaking, lifecycle
     from data_mesh.metadata.store import MetadataStore
-    from data_mesh.slo.report import slo_report
+    from data_mesh.metadata.store.slo import SloStore
+    from data_mesh.slo.report import attainment_over
 
     now = now or datetime.now(UTC)
     store = MetadataStore()
     runs = [v for v in store.quality_history(spec.id, limit=10_000) if v.created_at >= now - WINDOW]
-    month = slo_report(spec.id, now=now).attainment.get(30)
+    month = attainment_over(spec.id, 30, now, SloStore(store.engine))
     findings = [f for f in check_product(spec) if f.status == "violated"]
     published = breaking.last_published(spec, store)
     from data_mesh.contract import compat
@@ -236,7 +237,7 @@ def gather(spec: ProductSpec, mesh: dict[str, ProductSpec], now: datetime | None
         elements=elements,
         quality_runs=len(runs),
         quality_passed=sum(1 for v in runs if v.success),
-        slo_attainment=month.ratio if month else None,
+        slo_attainment=month.ratio,
         slo_declared=spec.sla.latency_hours is not None or bool(spec.sla.frequency),
         undocumented=tuple(
             c.name for c in spec.columns if not c.description or c.description.startswith(TODO_MARKER)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from data_mesh.metadata.store.slo import SloEvaluation, SloState
+from data_mesh.metadata.store.slo import SloEvaluation, SloState, StatePoint
 
 WINDOWS_DAYS = (7, 30)
 SERIES_DAYS = 30
@@ -58,7 +58,9 @@ class Attainment:
         }
 
 
-def intervals(evaluations: Sequence[SloEvaluation], end: datetime, max_gap: timedelta) -> list[Interval]:
+def intervals(
+    evaluations: Sequence[SloEvaluation | StatePoint], end: datetime, max_gap: timedelta
+) -> list[Interval]:
     """The time each evaluation's state held: until the next one, at most `max_gap`, never past `end`."""
     ordered = sorted(evaluations, key=lambda e: e.evaluated_at)
     out = []

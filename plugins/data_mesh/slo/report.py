@@ -14,7 +14,16 @@ from data_mesh import conf
 from data_mesh.contract import registry
 from data_mesh.metadata.health import freshness_limit_hours
 from data_mesh.metadata.store.slo import SloEvaluation, SloStore
-from data_mesh.slo.attainment import SERIES_DAYS, Attainment, DayPoint, daily_series, intervals, windows
+from data_mesh.slo.attainment import (
+    SERIES_DAYS,
+    Attainment,
+    DayPoint,
+    Interval,
+    attainment,
+    daily_series,
+    intervals,
+    windows,
+)
 
 DEFINITION = (
     "time-weighted share of the window in which the newest partition was no older than the limit; "
@@ -53,15 +62,26 @@ def slo_report(product_id: str, now: datetime | None = None, store: SloStore | N
     store = store or SloStore()
     now = now or datetime.now(UTC)
     minutes = conf.slo_interval_minutes()
-    history = store.history(spec.id, since=now - timedelta(days=SERIES_DAYS), until=now)
-    held = intervals(history, now, max_gap=timedelta(minutes=3 * minutes))
+    held = _held(store, spec.id, now, SERIES_DAYS, minutes)
     return SloReport(
         product_id=spec.id,
         sla_hours=freshness_limit_hours(spec.sla.latency_hours, spec.sla.frequency),
         evaluated_until=now,
-        current=history[-1] if history else None,
+        current=store.latest(spec.id, until=now),
         attainment=windows(held, now),
         series=daily_series(held, now),
         alerts=store.alerts(spec.id),
         interval_minutes=minutes,
     )
+
+
+def attainment_over(product_id: str, days: int, now: datetime, store: SloStore | None = None) -> Attainment:
+    """The attainment over the `days` days up to `now` alone (what the trust score reads): no series,
+    no alerts, and only the days it covers read."""
+    held = _held(store or SloStore(), product_id, now, days, conf.slo_interval_minutes())
+    return attainment(held, now - timedelta(days=days), now)
+
+
+def _held(store: SloStore, product_id: str, now: datetime, days: int, minutes: float) -> list[Interval]:
+    history = store.states(product_id, since=now - timedelta(days=days), until=now)
+    return intervals(history, now, max_gap=timedelta(minutes=3 * minutes))

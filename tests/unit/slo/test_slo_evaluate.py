@@ -78,5 +78,10 @@ def test_the_store_keeps_history_and_what_was_notified(tmp_path):
     assert since[0].evaluated_at == t0 + timedelta(hours=1) and since[0].age_hours == 40.0
     assert [a.alert for a in store.alerts(ORDERS)] == ["recovery", "violation"]
     assert store.latest(ORDERS).delivery == "failed"
+    assert store.latest(ORDERS, until=t0 + timedelta(minutes=90)).state == "violated"
+    # what attainment reads: the same times and states, as pairs
+    pairs = store.states(ORDERS, since=t0 + timedelta(minutes=90))
+    assert [(p.evaluated_at, p.state) for p in pairs] == [(e.evaluated_at, e.state) for e in since]
+    assert store.states(ORDERS, since=t0, until=t0 + timedelta(minutes=30)) == [(t0, "met")]
     with pytest.raises(ValueError, match="an SLO state is one of"):
         SloEvaluation(ORDERS, t0, "stale")  # type: ignore[arg-type]
