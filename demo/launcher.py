@@ -240,14 +240,15 @@ class Airflow(AirflowApi):
         self.processes: dict[str, subprocess.Popen] = {}
         self._start("db-migrate", [self.airflow, "db", "migrate"])
 
+    def _log_of(self, name: str) -> Path | None:
+        """Component `name`'s log: `<stem>.<name><suffix>` next to `log_path` (None: not kept)."""
+        if not self.log_path:
+            return None
+        return self.log_path.with_name(f"{self.log_path.stem}.{name}{self.log_path.suffix}")
+
     def _start(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
-        log = (
-            self.log_path.with_name(f"{self.log_path.stem}.{name}{self.log_path.suffix}")
-            if self.log_path
-            else None
-        )
         env = {**self.env, **(extra_env or {})}
-        self.processes[name] = spawn(argv, log, env=env, cwd=self.env["AIRFLOW_HOME"])
+        self.processes[name] = spawn(argv, self._log_of(name), env=env, cwd=self.env["AIRFLOW_HOME"])
 
     def restart(self, name: str) -> None:
         """Start component `name` as it was started (first start, or a worker after a crash)."""
@@ -264,12 +265,8 @@ class Airflow(AirflowApi):
 
     def check_alive(self) -> None:
         if exited := self.exited():
-            raise RuntimeError(f"airflow {exited} exited; its log: {self._log_of(exited.split()[0])}")
-
-    def _log_of(self, name: str) -> str:
-        if not self.log_path:
-            return "not kept"
-        return str(self.log_path.with_name(f"{self.log_path.stem}.{name}{self.log_path.suffix}"))
+            log = self._log_of(exited.split()[0]) or "not kept"
+            raise RuntimeError(f"airflow {exited} exited; its log: {log}")
 
     def stop_components(self, names: Iterable[str], timeout: float = STOP_TIMEOUT) -> None:
         """Stop these components and what they started (`restart(name)` starts each again)."""

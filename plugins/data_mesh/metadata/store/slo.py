@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal, NamedTuple
 
 import sqlalchemy as sa
@@ -105,8 +105,7 @@ class SloStore:
         query = self._from(sa.select(se.c.evaluated_at, se.c.state), product_id, since, until)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(se.c.evaluated_at, se.c.id)).all()
-        # evaluated_at is NOT NULL: UtcDateTime gives aware UTC values
-        return [StatePoint(at if at.tzinfo else at.replace(tzinfo=UTC), state) for at, state in rows]
+        return [StatePoint(at, state) for at, state in rows]  # UtcDateTime: aware UTC already
 
     @staticmethod
     def _from(query: sa.Select, product_id: str, since: datetime, until: datetime | None) -> sa.Select:
