@@ -73,7 +73,7 @@ VAULT_CONN_ENV = "AIRFLOW_CONN_DATA_MESH_VAULT"
 
 
 def vault_connection(airflow_home: Path) -> str:
-    """The PII vault's Connection (Fernet key, HMAC secret), made once per AIRFLOW_HOME, mode 0600.
+    """The PII vault's Connection (AES-256-GCM key, HMAC secret), made once per AIRFLOW_HOME, mode 0600.
 
     A real deployment puts `data_mesh_vault` in its secrets backend instead; this file only exists
     so that the embedded default needs no configuration.

@@ -12,14 +12,25 @@ The public API, the only names domain code (``dags/``, ``domains/``) imports:
 Names are resolved lazily (PEP 562), so ``import data_mesh`` costs nothing and every subpackage can
 be imported without importing the others: the Airflow plugin and DAG files stay light, and the
 package ``__init__`` takes part in no import cycle.
+
+Loading the package sets one process default: Arrow's allocator is jemalloc
+(``ARROW_DEFAULT_MEMORY_POOL``, read when pyarrow first allocates; DAG files and the plugin load
+this package before pyarrow; a value the deployment sets wins, and a pyarrow built without
+jemalloc warns once and keeps its default). It hands freed pages back to the
+system sooner than Arrow's default mimalloc. Measured (``make bench`` publish, fresh processes, 2
+cores): peak RSS of a first publication of 1M orders 2.67-2.79x -> 2.12-2.15x the Arrow size, of
+10M 2.38x -> 2.04x, at the same speed.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 
 _EXPORTS = {
     "build_domain_dags": "data_mesh.pipeline.dags",

@@ -107,7 +107,8 @@ def s3_conn_id() -> str:
 
 
 def vault_conn_id() -> str:
-    """The Airflow Connection holding the PII vault's keys (password: Fernet key; extra: hmac_secret)."""
+    """The Airflow Connection holding the PII vault's keys (password: a 32-byte AES-256-GCM key in
+    URL-safe base64; extra: hmac_secret)."""
     return _env("DATA_MESH_VAULT_CONN_ID", "data_mesh_vault")
 
 

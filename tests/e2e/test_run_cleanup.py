@@ -75,9 +75,9 @@ def staging_seen(monkeypatch) -> list[list[Path]]:
     seen: list[list[Path]] = []
     original = cleanup.cleanup_run
 
-    def recording(spec, run, staged=None):
+    def recording(spec, run, staged=None, **kwargs):
         seen.append(sorted(p for p in staging_dir(spec, run).rglob("*") if p.is_file()))
-        return original(spec, run, staged)
+        return original(spec, run, staged, **kwargs)
 
     monkeypatch.setattr(cleanup, "cleanup_run", recording)
     return seen

@@ -27,7 +27,12 @@ from data_mesh.contract.registry import get_product
 from data_mesh.metadata.store import MetadataStore
 from data_mesh.storage.products import product_storage
 
-pytestmark = pytest.mark.integration
+# The test runs 44 real DAG runs (2 x 14 days of orders, 14 of ads, 2 months of revenue): ~55 s of
+# task time each, CPU-bound on 2 cores (GX's import alone is 5-14 s per validate task). It has one
+# deadline of its own, checked by every wait so that a stuck backfill fails naming its runs; the
+# pytest-timeout above it is only the backstop for a hang outside those waits.
+TEST_DEADLINE_S = 2100
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(TEST_DEADLINE_S + 300)]
 
 ORDERS, ORDERS_DAG = "sales.customer_orders", "sales__customer_orders"
 REVENUE, REVENUE_DAG = "finance.monthly_revenue", "finance__monthly_revenue"
@@ -35,11 +40,10 @@ ADS_DAG = "marketing__ads_performance"
 FIRST_DAY = date(2026, 10, 25)  # 14 days across a month end: two affected months
 DAYS = [FIRST_DAY + timedelta(days=n) for n in range(14)]
 MONTHS = sorted({d.strftime("%Y-%m") for d in DAYS})
-BACKFILL_TIMEOUT_S = 1500
 NOT_REVENUE = {"cancelled", "returned"}
 
 
-def _backfill(airflow, *dag_ids: str, reprocess: str = "none") -> dict[str, list[dict]]:
+def _backfill(airflow, *dag_ids: str, deadline: float, reprocess: str = "none") -> dict[str, list[dict]]:
     """Backfill DAYS for each DAG at once, wait until the scheduler completed them; their runs, by day.
 
     The backfills are created while the scheduler, dag-processor and triggerer are stopped, so the
@@ -57,7 +61,6 @@ def _backfill(airflow, *dag_ids: str, reprocess: str = "none") -> dict[str, list
     finally:
         for name in writers:
             airflow.restart(name)
-    deadline = time.monotonic() + BACKFILL_TIMEOUT_S
     for dag_id, backfill_id in created.items():
         _wait_completed(airflow, backfill_id, deadline, dag_id)
     return {dag_id: _runs(airflow, dag_id) for dag_id in dag_ids}
@@ -83,6 +86,23 @@ def _wait_completed(airflow, backfill_id: int, deadline: float, dag_id: str) -> 
         assert time.monotonic() < deadline, f"backfill of {dag_id} not complete: {_runs(airflow, dag_id)}"
         airflow.check_alive()
         time.sleep(5)
+
+
+def _quiesce_consumer(airflow, deadline: float) -> None:
+    """Finance paused (no Asset-triggered runs), with no run of an earlier test left to finish and no
+    Asset event of an earlier test left queued: the Asset events of the session's earlier mesh runs
+    (of today's month) would otherwise start a run of that month once finance is unpaused (seen in CI:
+    a '2026-12' publication among the rebuilt months)."""
+    airflow.api("PATCH", f"/dags/{REVENUE_DAG}", json={"is_paused": True})
+    active = {"queued", "running"}
+    while busy := [r["dag_run_id"] for r in airflow.runs(REVENUE_DAG) if r["state"] in active]:
+        assert time.monotonic() < deadline, f"{REVENUE_DAG}: earlier runs never finished: {busy}"
+        airflow.check_alive()
+        time.sleep(5)
+    answer = requests.delete(
+        f"{airflow.url}/api/v2/dags/{REVENUE_DAG}/assets/queuedEvents", headers=_auth(airflow), timeout=30
+    )
+    assert answer.status_code in (204, 404), answer.text  # 404: nothing was queued
 
 
 def _auth(airflow) -> dict[str, str]:
@@ -121,15 +141,16 @@ def _assert_partitions_hold_the_source(demo_sources) -> None:
 def test_backfill_rebuilds_each_day_idempotently_and_each_month_once(airflow_server, demo_sources):
     airflow = airflow_server
     started = time.monotonic()
-    since = datetime.now(UTC)
+    deadline = started + TEST_DEADLINE_S
     demo_sources.clear_faults()
     airflow.wait_for_dags([ORDERS_DAG, ADS_DAG, REVENUE_DAG])
-    airflow.api("PATCH", f"/dags/{REVENUE_DAG}", json={"is_paused": True})  # no Asset-triggered runs
+    _quiesce_consumer(airflow, deadline)
+    since = datetime.now(UTC)
     airflow.unpause(ORDERS_DAG)
     airflow.unpause(ADS_DAG)
 
     # 1. the backfill of both of finance's inputs: one run per day, each publishing its day
-    backfilled = _backfill(airflow, ORDERS_DAG, ADS_DAG)
+    backfilled = _backfill(airflow, ORDERS_DAG, ADS_DAG, deadline=deadline)
     assert all(r["state"] == "success" for r in backfilled[ADS_DAG]), backfilled[ADS_DAG]
     assert len(backfilled[ADS_DAG]) == len(DAYS)
     first = backfilled[ORDERS_DAG]
@@ -143,7 +164,7 @@ def test_backfill_rebuilds_each_day_idempotently_and_each_month_once(airflow_ser
     _assert_partitions_hold_the_source(demo_sources)
 
     # 2. the same backfill again, reprocessing the completed runs: new versions, no duplicate row
-    second = _backfill(airflow, ORDERS_DAG, reprocess="completed")[ORDERS_DAG]
+    second = _backfill(airflow, ORDERS_DAG, deadline=deadline, reprocess="completed")[ORDERS_DAG]
     assert [r["dag_run_id"] for r in second] == [r["dag_run_id"] for r in first]  # the same runs, cleared
     assert all(r["state"] == "success" for r in second)
     republished = _publications(ORDERS, {r["dag_run_id"] for r in first})
@@ -172,7 +193,9 @@ def test_backfill_rebuilds_each_day_idempotently_and_each_month_once(airflow_ser
     month_runs = {month: airflow.trigger(REVENUE_DAG, {"partition": month}) for month in MONTHS}
     for month, run_id in month_runs.items():
         run = airflow.wait_for_run(
-            REVENUE_DAG, lambda r, run_id=run_id: r["dag_run_id"] == run_id, timeout=600
+            REVENUE_DAG,
+            lambda r, run_id=run_id: r["dag_run_id"] == run_id,
+            timeout=max(60.0, deadline - time.monotonic()),
         )
         assert run["state"] == "success", (month, run)
     rebuilt = [p for p in _publications(REVENUE) if p.published_at.replace(tzinfo=UTC) >= since]

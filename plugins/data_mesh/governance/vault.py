@@ -37,7 +37,7 @@ import logging
 import os
 import secrets
 from binascii import a2b_base64, b2a_base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "pii_"
+FRESH_CHUNK = 25_000  # values digested, or new entries encrypted, at a time
 
 
 CIPHER_PREFIX = "v1:"  # AES-256-GCM, 12-byte random nonce, then ciphertext and tag (URL-safe base64)
@@ -91,11 +92,15 @@ class VaultKeys:
 
     def digests(self, values: Sequence[str]) -> list[str]:
         """HMAC-SHA256 of each value under the vault secret (hex). Copying one keyed state skips the
-        key schedule per value: 200k e-mail addresses 0.38 s (`hmac.digest` per value) -> 0.24 s."""
+        key schedule per value: 200k e-mail addresses 0.38 s (`hmac.digest` per value) -> 0.24 s.
+        The copies are of OpenSSL's state itself when `hmac` keeps one (CPython's `_hmac`), not of
+        the pure-Python wrapper around it: 0.41-0.46 s -> 0.31-0.32 s side by side on a slower day,
+        the same digests."""
         keyed = hmac.new(self._secret, digestmod=hashlib.sha256)
+        copy = (getattr(keyed, "_hmac", None) or keyed).copy  # None: hmac's pure-Python fallback
         out = []
         for value in values:
-            state = keyed.copy()
+            state = copy()
             state.update(value.encode())
             out.append(state.hexdigest())
         return out
@@ -199,6 +204,27 @@ def at_rest(spec: ProductSpec, table: pa.Table) -> pa.Table:
     return Vault().pseudonymize(table, spec.restricted_columns)
 
 
+def refuse_clear_values(spec: ProductSpec, table: pa.Table) -> None:
+    """Raise `ValueError` unless every restricted column of `table` holds vault tokens only (what
+    storage checks before it writes a file: never a value in clear)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name in spec.restricted_columns:
+        if name not in table.column_names:
+            continue
+        values = table.column(name)
+        if pa.types.is_dictionary(values.type):  # every entry of its dictionaries, used or not
+            values = pa.chunked_array([chunk.dictionary for chunk in values.chunks], values.type.value_type)
+        if not pa.types.is_string(values.type):
+            values = values.cast(pa.string())
+        if pc.all(pc.starts_with(values, TOKEN_PREFIX)).as_py() is False:  # null: no value at all
+            raise ValueError(
+                f"{spec.id}: restricted column {name!r} holds values in clear; publish through the "
+                "pipeline, which stores them as vault tokens"
+            )
+
+
 def new_token() -> str:
     return new_tokens(1)[0]
 
@@ -221,22 +247,64 @@ class Vault:
 
     def tokens(self, values: Sequence[str]) -> list[str]:
         """The token of each distinct value, creating the entries of values seen for the first time."""
+        import pyarrow as pa
+
+        return self.token_array(pa.array(list(values), pa.string())).to_pylist()
+
+    def token_array(self, values: pa.Array) -> pa.Array:
+        """The token of each of `values` (distinct, no nulls), creating the entries of the new ones.
+
+        Bounded memory: digests are made `FRESH_CHUNK` values at a time and kept as Arrow, the
+        vault's known pairs come back as Arrow (`GovernanceStore.token_pairs`), and new entries are
+        encrypted a chunk at a time while the store writes them, in one transaction. First
+        publication of 1M orders (200k new addresses): 1.85x -> 0.5x the Arrow size at peak.
+        Tokens are drawn independently of the values and of their digests, in no order: a token
+        tells nothing, not even where its digest sorts, so an erased entry's token cannot be placed
+        between its neighbours'.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         from data_mesh.metadata.store import VaultEntry
 
-        digests = self.keys.digests(values)
-        known = self.store.tokens_for(digests, exact=False)  # only `digests` are read from it
-        fresh = {d: v for d, v in zip(digests, values, strict=True) if d not in known}
-        if fresh:
-            ciphertexts = self.keys.encrypt_many(list(fresh.values()))
-            entries = [
-                VaultEntry(d, t, c)
-                for d, t, c in zip(fresh, new_tokens(len(fresh)), ciphertexts, strict=True)
-            ]
-            known.update(self.store.add_entries(entries))
-            log.info(
-                "vault: %d new values tokenized (%d already known)", len(fresh), len(values) - len(fresh)
+        digests = pa.array([], pa.string())
+        if len(values):
+            digests = pa.concat_arrays(
+                [
+                    pa.array(self.keys.digests(values.slice(start, FRESH_CHUNK).to_pylist()), pa.string())
+                    for start in range(0, len(values), FRESH_CHUNK)
+                ]
             )
-        return [known[d] for d in digests]
+        known_digests, known_tokens = self.store.token_pairs(digests)
+        is_new = pc.invert(pc.is_in(digests, value_set=known_digests))
+        new_digests, new_values = digests.filter(is_new), values.filter(is_new)
+        if len(new_digests):
+            order = pc.sort_indices(new_digests)  # primary-key order: the vault's fastest insert
+            made_digests: list[pa.Array] = []
+            made_tokens: list[pa.Array] = []
+
+            def entries() -> Iterator[VaultEntry]:
+                for start in range(0, len(order), FRESH_CHUNK):
+                    chunk = order.slice(start, FRESH_CHUNK)
+                    chunk_digests = new_digests.take(chunk)
+                    digest_list, tokens = chunk_digests.to_pylist(), new_tokens(len(chunk))
+                    ciphertexts = self.keys.encrypt_many(new_values.take(chunk).to_pylist())
+                    made_digests.append(chunk_digests)
+                    made_tokens.append(pa.array(tokens, pa.string()))
+                    yield from map(VaultEntry, digest_list, tokens, ciphertexts)
+
+            if self.store.add_entries(entries()) == len(new_digests):
+                made = pa.concat_arrays(made_digests), pa.concat_arrays(made_tokens)
+            else:  # another publisher wrote some of these values first: its tokens stand
+                made = self.store.token_pairs(new_digests)
+            known_digests = pa.concat_arrays([known_digests, made[0]])
+            known_tokens = pa.concat_arrays([known_tokens, made[1]])
+            log.info(
+                "vault: %d new values tokenized (%d already known)",
+                len(new_digests),
+                len(values) - len(new_digests),
+            )
+        return pc.take(known_tokens, pc.index_in(digests, value_set=known_digests))
 
     def token_of(self, value: str) -> str | None:
         """The token of a value if the vault holds it (no entry is created)."""
@@ -252,23 +320,30 @@ class Vault:
         return clear
 
     def pseudonymize(self, table: pa.Table, columns: Iterable[str]) -> pa.Table:
-        """`table` with each of `columns` (that it has) replaced by tokens; nulls stay null."""
-        return self._map(table, columns, self._tokenize_distinct)
+        """`table` with each of `columns` (that it has) replaced by tokens; nulls stay null.
+
+        A tokenized column is dictionary-encoded (the distinct tokens, and an index per row): it is
+        written as an ordinary Parquet string column (`storage.iceberg` stage), and it is not a
+        second copy of the column in memory (10M orders, 200k distinct addresses: 46 MB instead of
+        320 MB held through the write).
+        """
+        return self._map(table, columns, self.token_array, encode=True)
 
     def reidentify(self, table: pa.Table, columns: Iterable[str]) -> pa.Table:
         """`table` with the tokens of `columns` turned back into values; erased tokens stay tokens."""
         return self._map(table, columns, self._reidentify_distinct)
 
-    def _tokenize_distinct(self, distinct: list[str]) -> list[str]:
-        return self.tokens(distinct)
+    def _reidentify_distinct(self, distinct: pa.Array) -> pa.Array:
+        import pyarrow as pa
 
-    def _reidentify_distinct(self, distinct: list[str]) -> list[str]:
-        clear = self.values(distinct)
-        return [clear.get(token, token) for token in distinct]
+        tokens = distinct.to_pylist()
+        clear = self.values(tokens)
+        return pa.array([clear.get(token, token) for token in tokens], pa.string())
 
     @staticmethod
-    def _map(table: pa.Table, columns: Iterable[str], mapping: Any) -> pa.Table:
-        """Apply `mapping` (distinct values -> replacements, same order) to each column, once per value."""
+    def _map(table: pa.Table, columns: Iterable[str], mapping: Any, encode: bool = False) -> pa.Table:
+        """Apply `mapping` (an Arrow array of distinct values -> their replacements, same order) to
+        each column, once per value; with `encode`, the new column is dictionary-encoded."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -280,8 +355,14 @@ class Vault:
             if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
                 column = column.cast(pa.string())
             distinct = pc.drop_null(pc.unique(column))
-            replacements = pa.array(mapping(distinct.to_pylist()) if len(distinct) else [], pa.string())
+            replacements = mapping(distinct) if len(distinct) else pa.array([], pa.string())
             positions = pc.index_in(column, value_set=distinct)
-            replaced = pc.take(replacements, positions)
-            table = table.set_column(index, table.schema.field(index).with_type(pa.string()), replaced)
+            if encode:
+                kind = pa.dictionary(pa.int32(), pa.string())
+                replaced = pa.chunked_array(
+                    [pa.DictionaryArray.from_arrays(chunk, replacements) for chunk in positions.chunks], kind
+                )
+            else:
+                kind, replaced = pa.string(), pc.take(replacements, positions)
+            table = table.set_column(index, table.schema.field(index).with_type(kind), replaced)
         return table

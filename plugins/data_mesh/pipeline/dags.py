@@ -197,7 +197,13 @@ def _cleanup_task(spec: ProductSpec):
         """Remove the run's staging folder and an uncommitted staged file; prune old quarantine."""
         from data_mesh.pipeline.cleanup import teardown
 
-        return teardown(spec, _run(context), lambda: context["ti"].xcom_pull(task_ids="validate"))
+        ti = context["ti"]
+        return teardown(
+            spec,
+            _run(context),
+            lambda: ti.xcom_pull(task_ids="validate"),
+            lambda: ti.xcom_pull(task_ids="publish"),
+        )
 
     return cleanup
 

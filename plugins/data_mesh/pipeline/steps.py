@@ -133,6 +133,7 @@ def validate(spec: ProductSpec, run: RunInfo, transformed: Transformed) -> Valid
         report = ValidationReport.from_violation(spec.id, violation)
         _quarantine(spec, run, window.key, transformed.staged, report)
         raise
+    del frame  # the checks and the write need only the Arrow table: not two copies of the batch
     storage = product_storage(spec)
     report, staged = check_and_stage(table, spec, storage, window)
     if staged is None:

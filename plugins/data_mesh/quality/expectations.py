@@ -33,6 +33,8 @@ RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_SAM
 BASIC_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": MAX_SAMPLES}
 _COLUMN_KWARGS = ("column", "column_A", "column_B", "column_list")
 _MAX_KWARG_ITEMS = 20  # value sets longer than this are shortened in the report
+BATCH_ROWS = 250_000  # rows per GX validation of the row-local expectations (`quality.batches`)
+MAX_SLICES = 8  # larger tables take larger slices: GX costs ~55 ms per validation on top of the data
 
 
 # --- suites ----------------------------------------------------------------------------------------
@@ -177,42 +179,113 @@ def _no_frame_fingerprint() -> Iterator[None]:
 # --- validation ------------------------------------------------------------------------------------
 
 
-def to_pandas(table: pa.Table) -> Any:
+def to_pandas(table: pa.Table, first_row: int = 0) -> Any:
     """The table as the DataFrame GX validates, in the dtypes GX computes fastest on.
 
     Measured on 1M order rows (see the module notes): strings stay Arrow-backed (pandas 3 `str`,
-    no copy), numbers become NumPy (`types_mapper=pd.ArrowDtype` makes GX's between-checks run
-    a Python function per row: 6x slower), dates become datetime64 instead of 1M `datetime.date`
+    a copy as `large_string`: 0.7x the table's Arrow size for the orders), numbers become NumPy
+    (`types_mapper=pd.ArrowDtype` makes GX's between-checks run a Python function per row: 6x
+    slower), dates become datetime64 instead of 1M `datetime.date`
     objects, and `split_blocks` avoids a consolidation copy (lower peak memory).
+    The index counts from `first_row` (a slice's rows keep their numbers in GX's index lists).
     """
-    return table.to_pandas(date_as_object=False, split_blocks=True)
+    frame = table.to_pandas(date_as_object=False, split_blocks=True)
+    if first_row:
+        import pandas as pd
+
+        frame.index = pd.RangeIndex(first_row, first_row + len(frame))
+    return frame
 
 
-def run_suite(table: pa.Table, suite: ExpectationSuite, restricted: set[str]) -> list[ExpectationOutcome]:
+def run_suite(
+    table: pa.Table, suite: ExpectationSuite, restricted: set[str], *, batch_rows: int | None = None
+) -> list[ExpectationOutcome]:
     """One outcome per expectation of `suite` on `table`, in the suite's order.
+
+    Row-local expectations (`quality.batches`) run on slices of `batch_rows` rows (default
+    `BATCH_ROWS`, or an eighth of a larger table) and their results are merged; the others run
+    once on the whole table, each group on a frame of only the columns it names, so GX's
+    per-expectation filtering copies those columns, not the frame. A table of one slice or less
+    runs as one GX validation, as GX would.
+    Measured on 1M order rows (124 MB of Arrow, 2 cores): peak 1.6-1.9x the Arrow size over the
+    table on the whole frame, 0.9-1.05x in 250k-row slices (the rest is GX's uniqueness check of the
+    1M distinct order ids), in the same 0.9 s.
 
     Two passes: every expectation at GX's BASIC result format (counts and a first few unexpected
     values), then only the failed ones again at SUMMARY (the most frequent unexpected values, which
     the report shows). On 1M order rows that pass, SUMMARY costs 1.37 s against BASIC's 0.71 s:
     its unexpected-index bookkeeping filters every column of the frame once per expectation.
     """
-    df = to_pandas(table)
-    raws = _validate(df, suite, BASIC_FORMAT)
+    from data_mesh.quality.batches import is_row_local, merge_map_results, slices
+
+    batch_rows = batch_rows or max(BATCH_ROWS, -(-table.num_rows // MAX_SLICES))
+    configs = [e.configuration for e in suite.expectations]
+    local = [i for i, c in enumerate(configs) if is_row_local(c.type, c.kwargs)]
+    if table.num_rows <= batch_rows or not local:
+        raws = _two_passes(to_pandas(table), suite.name, configs)
+        return [_gx_outcome(raw, restricted) for raw in raws]
+    raws = [{} for _ in configs]
+    whole = sorted(set(range(len(configs))) - set(local))
+    for columns, members in _by_columns(configs, whole, tuple(table.column_names)).items():
+        frame = _frame_of(table, columns)
+        for i, raw in zip(
+            members, _two_passes(frame, suite.name, [configs[i] for i in members]), strict=True
+        ):
+            raws[i] = raw
+        del frame
+    per_slice = [
+        _two_passes(
+            to_pandas(table.slice(start, stop - start), start), suite.name, [configs[i] for i in local]
+        )
+        for start, stop in slices(table.num_rows, batch_rows)
+    ]
+    for k, i in enumerate(local):
+        raws[i] = merge_map_results(configs[i].kwargs, [results[k] for results in per_slice])
+    return [_gx_outcome(raw, restricted) for raw in raws]
+
+
+def _frame_of(table: pa.Table, columns: tuple[str, ...]) -> Any:
+    """The frame a group of whole-table expectations sees: only the columns it names, or, for the
+    table-level ones (row count, column set), every column without a copy (Arrow-backed dtypes,
+    which only their cheap table metrics read)."""
+    import pandas as pd
+
+    if columns:
+        return to_pandas(table.select([c for c in columns if c in table.column_names]))
+    return table.to_pandas(types_mapper=pd.ArrowDtype, split_blocks=True)
+
+
+def _by_columns(
+    configs: list[Any], indices: list[int], every: tuple[str, ...]
+) -> dict[tuple[str, ...], list[int]]:
+    """The expectations at `indices` grouped by the columns they name: () for the table-level ones,
+    `every` column for any other that names none (a custom expectation may read them all)."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i in indices:
+        if configs[i].type.startswith("expect_table_"):
+            columns: tuple[str, ...] = ()
+        else:
+            columns = tuple(dict.fromkeys(_columns_of(configs[i].kwargs))) or every
+        groups.setdefault(columns, []).append(i)
+    return groups
+
+
+def _two_passes(df: Any, name: str, configs: list[Any]) -> list[dict[str, Any]]:
+    """GX's raw result of each configuration on `df` (BASIC, then SUMMARY for the failed ones)."""
+    from great_expectations.core import ExpectationSuite
+
+    # configurations, not Expectation objects: an Expectation belongs to one suite
+    raws = _validate(
+        df, ExpectationSuite(name=name, expectations=[c.to_domain_obj() for c in configs]), BASIC_FORMAT
+    )
     failed = [
         i for i, raw in enumerate(raws) if not raw.get("success") and "unexpected_count" in _result(raw)
     ]
     if failed:
-        from great_expectations.core import ExpectationSuite
-
-        # configurations, not the Expectation objects: an Expectation belongs to one suite
-        configs = {_identity(e.configuration.to_json_dict()): e.configuration for e in suite.expectations}
-        again = [configs[key] for key in (_identity(_config(raws[i])) for i in failed) if key in configs]
-        if len(again) == len(failed):
-            summaries = _validate(df, ExpectationSuite(name=suite.name, expectations=again), RESULT_FORMAT)
-            for i, raw in zip(failed, summaries, strict=True):
-                raws[i] = raw
-    del df
-    return [_gx_outcome(raw, restricted) for raw in raws]
+        again = ExpectationSuite(name=name, expectations=[configs[i].to_domain_obj() for i in failed])
+        for i, raw in zip(failed, _validate(df, again, RESULT_FORMAT), strict=True):
+            raws[i] = raw
+    return raws
 
 
 def _validate(df: Any, suite: ExpectationSuite, result_format: dict[str, Any]) -> list[dict[str, Any]]:

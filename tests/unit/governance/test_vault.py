@@ -58,6 +58,20 @@ def test_the_vault_is_keyed_by_hmac_sha256_of_the_value_under_the_connection_sec
     assert stores.entry(expected[0]).token == token == vault.token_of("a@x.io")
 
 
+def test_the_digests_are_the_same_without_an_openssl_hmac_state(monkeypatch):
+    """`digests` copies OpenSSL's keyed state when `hmac` has one; hmac's pure-Python HMAC (no
+    OpenSSL state) gives the same digests."""
+    import hashlib
+    import hmac
+
+    values = ["alice@example.com", "bob@example.com", "é@example.com", ""]
+    expected = VaultKeys(VAULT_KEYS["password"], VAULT_KEYS["hmac_secret"]).digests(values)
+    pure = hmac.HMAC(VAULT_KEYS["hmac_secret"].encode(), digestmod=lambda: hashlib.sha256())
+    assert pure._hmac is None  # the pure-Python construction
+    monkeypatch.setattr(hmac, "new", lambda key, digestmod: pure)
+    assert VaultKeys(VAULT_KEYS["password"], VAULT_KEYS["hmac_secret"]).digests(values) == expected
+
+
 def test_the_vault_table_holds_no_clear_value(stores):
     Vault().pseudonymize(pa.table({"email": ["secret.person@example.com"]}), ["email"])
     with stores.engine.connect() as conn:
@@ -149,6 +163,8 @@ def test_published_files_hold_tokens_and_only_a_granted_read_sees_the_values(sto
     files = _data_files(ORDERS)
     on_disk = pa.concat_tables([pq.read_table(f) for f in files]).column("customer_email").to_pylist()
     assert all(v.startswith(TOKEN_PREFIX) for v in on_disk) and len(set(on_disk)) == 6
+    # tokenized in memory as a dictionary column, stored as an ordinary string column
+    assert all(pq.read_schema(f).field("customer_email").type == pa.string() for f in files)
     with duckdb.connect() as con:  # another engine reading the files directly
         emails = [
             r[0] for r in con.execute("SELECT customer_email FROM read_parquet($1)", [files]).fetchall()
@@ -169,8 +185,15 @@ def test_storage_refuses_a_restricted_column_in_clear(stores):
     from data_mesh.contract.registry import get_product
     from data_mesh.storage.products import product_storage
 
+    storage = product_storage(get_product(ORDERS))
     with pytest.raises(ValueError, match="customer_email.*in clear"):
-        product_storage(get_product(ORDERS)).stage(orders(2), "2026-11-20")
+        storage.stage(orders(2), "2026-11-20")
+    clear = orders(2)  # the same values dictionary-encoded, as tokens are held in memory
+    index = clear.column_names.index("customer_email")
+    encoded = clear.column(index).dictionary_encode()
+    clear = clear.set_column(index, clear.field(index).with_type(encoded.type), encoded)
+    with pytest.raises(ValueError, match="customer_email.*in clear"):
+        storage.stage(clear, "2026-11-20")
 
 
 def test_a_task_with_no_domain_is_refused_and_recorded(stores):

@@ -13,7 +13,7 @@ from data_mesh.contract.registry import get_product
 from data_mesh.contract.spec import Sla
 from data_mesh.pipeline import cleanup
 from data_mesh.pipeline.cleanup import CleanupFailed, cleanup_run, staged_of
-from data_mesh.pipeline.context import RunInfo, staging_dir
+from data_mesh.pipeline.context import Published, RunInfo, ValidationSummary, staging_dir
 from data_mesh.storage.products import StagedPartition, product_storage
 from tests.unit.pipeline.test_quarantine import quarantined
 from tests.unit.storage.test_products import ads_rows
@@ -169,6 +169,63 @@ def test_the_teardown_cleans_even_when_the_validate_result_cannot_be_read(spec):
         teardown(spec, RUN, unreadable)
     assert not folder.exists()
     assert teardown(spec, RUN, lambda: None)["errors"] == []  # validation failed: nothing staged
+
+
+def test_a_published_run_keeps_its_staged_file_without_loading_the_table(spec, monkeypatch):
+    from data_mesh.pipeline.cleanup import teardown
+
+    store = product_storage(spec)
+    staged = store.stage(ads_rows("2026-11-20", 5), "2026-11-20")
+    committed = store.commit(staged, "h", RUN.run_id)
+    validated = {"staged_partition": staged.__dict__, "report": {}}
+    published = Published(
+        product=spec.id,
+        version=committed.version,
+        partition="2026-11-20",
+        rows=5,
+        bytes=staged.bytes,
+        schema_hash="h",
+        validation=ValidationSummary(success=True, evaluated=1, successful=1, failed=0),
+    ).to_xcom()
+
+    def no_table(*args, **kwargs):
+        raise AssertionError("the table was loaded")
+
+    monkeypatch.setattr(cleanup, "_discard_uncommitted", no_table)
+    done = teardown(spec, RUN, lambda: validated, lambda: published)
+    assert done["staged_file_kept"] == staged.file and done["errors"] == []
+    assert local(staged.file).exists() and store.read_table(store.version()).num_rows == 5
+
+
+@pytest.mark.parametrize(
+    "published",
+    [
+        None,  # publish failed or never ran
+        {"version": 3, "partition": "2026-11-21"},  # not this staged partition
+        {"partition": "2026-11-20"},  # no version: not a publication
+        "v3",
+    ],
+)
+def test_a_staged_file_is_discarded_unless_the_publish_result_names_its_partition(spec, published):
+    from data_mesh.pipeline.cleanup import teardown
+
+    staged = product_storage(spec).stage(ads_rows("2026-11-20", 5), "2026-11-20")
+    done = teardown(spec, RUN, lambda: {"staged_partition": staged.__dict__}, lambda: published)
+    assert done["staged_file_discarded"] == staged.file and not local(staged.file).exists()
+
+
+def test_an_unreadable_publish_result_falls_back_to_asking_the_table(spec):
+    from data_mesh.pipeline.cleanup import teardown
+
+    store = product_storage(spec)
+    staged = store.stage(ads_rows("2026-11-20", 5), "2026-11-20")
+    store.commit(staged, "h", RUN.run_id)
+
+    def unreadable():
+        raise ConnectionError("execution API unavailable")
+
+    done = teardown(spec, RUN, lambda: {"staged_partition": staged.__dict__}, unreadable)
+    assert done["staged_file_kept"] == staged.file and local(staged.file).exists()
 
 
 def test_every_run_cleanup_prunes_the_quarantine(spec, tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ Importing this package is cheap: SQLAlchemy only (Alembic is imported when a mig
 from __future__ import annotations
 
 from .engine import dispose_engines, get_engine, migrate
-from .governance import AccessRequest, AuditEvent, ErasureReceipt, GovernanceStore, VaultEntry
+from .governance import AccessRequest, AuditEvent, ErasureReceipt, GovernanceStore
 from .records import (
     AccessEvent,
     ConsumerUsage,
@@ -26,6 +26,7 @@ from .records import (
     ValidationRecord,
 )
 from .repository import MetadataStore
+from .vault import VaultEntry
 
 __all__ = [
     "AccessEvent",

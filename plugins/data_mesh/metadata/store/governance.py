@@ -8,20 +8,19 @@ are in `data_mesh.governance`. Every method is one short transaction.
 
 Invariants:
 
-* the vault holds, per distinct restricted value, its keyed digest, its random token and the value
-  encrypted; never a clear value. Deleting an entry (erasure) is final: nothing maps the token back;
-* a digest is inserted once: concurrent publishers of the same new value race on the primary key,
-  the loser's row is dropped (`ON CONFLICT DO NOTHING`) and both read back the winner's token;
+* the vault (its bulk reads and writes are `store.vault`) holds, per distinct restricted value, its
+  keyed digest, its random token and the value encrypted; never a clear value. Deleting an entry
+  (erasure, here) is final: nothing maps the token back;
 * access requests are never deleted: a decision, an expiry or a revocation changes their state, and
   each change is an audit event written in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -29,21 +28,10 @@ from sqlalchemy.engine import Connection, Engine
 from . import models as m
 from .engine import ensure_migrated, get_engine, inserted_id, write_connection
 from .records import _Record, as_utc, utcnow
+from .vault import VaultTable
 
 RequesterKind = Literal["user", "domain"]
 RequestStatus = Literal["pending", "approved", "denied", "revoked"]
-SCAN_RATIO = 4  # read the whole vault when asked for a quarter of it or more
-CHUNK = 5_000  # values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
-SQLITE_BULK_CACHE_KIB = 65_536  # page cache of a connection while it inserts vault entries
-SQLITE_ROWS = 2_000  # vault rows per multi-row INSERT on SQLite (4 parameters each, limit 32,766)
-
-
-class VaultEntry(NamedTuple):
-    """One vault row (a NamedTuple: 200k of them are built per first publication of a large product)."""
-
-    digest: str
-    token: str
-    ciphertext: str
 
 
 @dataclass(frozen=True)
@@ -100,11 +88,6 @@ class ErasureReceipt(_Record):
     reason: str | None
 
 
-def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
-
-
 def _request(row: Any) -> AccessRequest:
     values = dict(row)
     values["columns"] = tuple(values["columns"] or ())
@@ -113,8 +96,9 @@ def _request(row: Any) -> AccessRequest:
     return AccessRequest(**values)
 
 
-class GovernanceStore:
-    """Vault, access requests, audit events and erasure receipts in the metadata database."""
+class GovernanceStore(VaultTable):
+    """Vault (`store.vault`), access requests, audit events and erasure receipts in the metadata
+    database."""
 
     def __init__(self, engine_or_url: Engine | str | None = None) -> None:
         if isinstance(engine_or_url, Engine):
@@ -130,89 +114,6 @@ class GovernanceStore:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         return sqlite_insert(table).on_conflict_do_nothing()
-
-    # ---- the vault ---------------------------------------------------------------------------
-    # Raw SQL in chunks: 200,000 distinct values per publication are usual, and SQLAlchemy's
-    # statement building per chunk cost more than the database work itself.
-    def _placeholders(self, count: int) -> str:
-        return ",".join(["?" if self.engine.dialect.paramstyle == "qmark" else "%s"] * count)
-
-    def _pairs(self, key: str, value: str, keys: Sequence[str], exact: bool = True) -> dict[str, str]:
-        """key -> value for `keys` found in the vault: index lookups in chunks, or one scan of the
-        whole table when the keys are a large part of it (measured on SQLite, 200k of 200k entries:
-        0.66 s by index, 0.14 s by scan). With `exact=False` a scan's result is returned whole (a
-        superset of `keys`): picking the 200k asked for out of it cost another 0.17 s."""
-        found: dict[str, str] = {}
-        if not keys:
-            return found
-        with self.engine.connect() as conn:
-            # The driver's cursor: plain tuples (SQLAlchemy's Row objects doubled the cost of a scan).
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            if len(keys) * SCAN_RATIO >= self.vault_size():
-                cursor.execute(f"SELECT {key}, {value} FROM vault_entries")  # noqa: S608
-                everything = dict(cursor.fetchall())
-                return everything if not exact else {k: everything[k] for k in set(keys) if k in everything}
-            query = f"SELECT {key}, {value} FROM vault_entries WHERE {key} IN ({{}})"  # noqa: S608
-            for chunk in _chunks(sorted(keys)):  # in index order: half the B-tree work
-                cursor.execute(query.format(self._placeholders(len(chunk))), tuple(chunk))
-                found.update(cursor.fetchall())
-        return found
-
-    def tokens_for(self, digests: Sequence[str], exact: bool = True) -> dict[str, str]:
-        """digest -> token for the digests the vault holds; with `exact=False` other entries may come
-        along when that is cheaper (a digest is no secret and a token is no value)."""
-        return self._pairs("digest", "token", digests, exact=exact)
-
-    def add_entries(self, entries: Iterable[VaultEntry]) -> dict[str, str]:
-        """Insert new entries (a digest already there keeps its token); digest -> token of each."""
-        now = utcnow()
-        stamp = now.replace(tzinfo=None) if self.engine.dialect.name == "sqlite" else now
-        rows = sorted((e.digest, e.token, e.ciphertext, stamp) for e in entries)  # in primary-key order
-        if not rows:
-            return {}
-        values = self._placeholders(4)
-        insert = (
-            f"INSERT INTO vault_entries (digest, token, ciphertext, created_at) VALUES ({values}) "
-            "ON CONFLICT (digest) DO NOTHING"
-        )
-        with write_connection(self.engine) as conn:
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            if self.engine.dialect.name == "postgresql":
-                from psycopg2.extras import execute_values
-
-                execute_values(cursor, insert.replace(f"({values})", "%s"), rows, page_size=CHUNK)
-                inserted = -1  # execute_values counts its last page only: read every token back
-            else:  # multi-row VALUES: 1.6 s -> 0.9 s for 200k rows against executemany's row at a time
-                inserted = 0
-                # The two B-trees (digest, token) of 200k new rows outgrow SQLite's default 2 MB page
-                # cache: 64 MB for this write took it from 2.05 to 1.48 s (then given back).
-                cache_size = cursor.execute("PRAGMA cache_size").fetchone()[0]
-                cursor.execute(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
-                try:
-                    for start in range(0, len(rows), SQLITE_ROWS):
-                        batch = rows[start : start + SQLITE_ROWS]
-                        many = insert.replace(f"({values})", ",".join([f"({values})"] * len(batch)))
-                        cursor.execute(many, [v for row in batch for v in row])
-                        inserted += cursor.rowcount  # a digest already there counts 0
-                finally:
-                    cursor.execute(f"PRAGMA cache_size={int(cache_size)}")
-        if inserted == len(rows):  # no other publisher got there first: every token is ours
-            return {r[0]: r[1] for r in rows}
-        return self.tokens_for([r[0] for r in rows])
-
-    def ciphertexts(self, tokens: Sequence[str]) -> dict[str, str]:
-        """token -> ciphertext for the tokens the vault still holds (erased ones are absent)."""
-        return self._pairs("token", "ciphertext", tokens)
-
-    def entry(self, digest: str) -> VaultEntry | None:
-        ve = m.vault_entries
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(ve).where(ve.c.digest == digest)).mappings().first()
-        return VaultEntry(row["digest"], row["token"], row["ciphertext"]) if row else None
-
-    def vault_size(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(m.vault_entries)).scalar_one())
 
     # ---- access requests -------------------------------------------------------------------
     def create_request(

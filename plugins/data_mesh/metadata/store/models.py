@@ -194,7 +194,7 @@ vault_entries = sa.Table(
     # HMAC-SHA256 of the value under the vault's secret (hex): the same value always finds its entry
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("token", sa.String(64), nullable=False, unique=True),  # random, what the tables hold
-    sa.Column("ciphertext", sa.Text, nullable=False),  # Fernet token of the value
+    sa.Column("ciphertext", sa.Text, nullable=False),  # "v1:" + AES-256-GCM nonce, ciphertext, tag
     sa.Column("created_at", UtcDateTime, nullable=False, default=utcnow),
 )
 

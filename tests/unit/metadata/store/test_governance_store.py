@@ -17,11 +17,24 @@ def gov(db_url: str) -> GovernanceStore:
 
 
 def test_vault_entries_round_trip_and_a_digest_keeps_its_first_token(gov):
-    first = gov.add_entries([VaultEntry("d1", "pii_a", "v1:x"), VaultEntry("d2", "pii_b", "v1:y")])
-    assert first == {"d1": "pii_a", "d2": "pii_b"}
-    again = gov.add_entries([VaultEntry("d1", "pii_other", "v1:z")])  # a racing publisher lost
-    assert again == {"d1": "pii_a"} and gov.vault_size() == 2
+    first = gov.add_entries(iter([VaultEntry("d1", "pii_a", "v1:x"), VaultEntry("d2", "pii_b", "v1:y")]))
+    assert first == 2
+    again = gov.add_entries([VaultEntry("d1", "pii_other", "v1:z"), VaultEntry("d3", "pii_c", "v1:w=")])
+    assert again == 1 and gov.vault_size() == 3  # d1: a racing publisher lost; only d3 counts
+    assert gov.tokens_for(["d1", "d2", "d4"]) == {"d1": "pii_a", "d2": "pii_b"}
     assert gov.ciphertexts(["pii_a", "pii_b", "pii_nope"]) == {"pii_a": "v1:x", "pii_b": "v1:y"}
+
+
+def test_postgresql_bulk_copy_refuses_what_copy_would_misread_and_writes_nothing(postgresql_url):
+    """COPY's text format is used unescaped: an entry that is not hex or URL-safe base64 (a tab,
+    a backslash, a newline) is refused, and the transaction leaves the vault as it was."""
+    gov = GovernanceStore(postgresql_url)
+    gov.add_entries([VaultEntry("d1", "pii_a", "v1:x")])
+    for forged in ("v1:\\N", "v1:y\tpii_x\tv1:z", "v1:y\nd9\tpii_x\tv1:z"):  # escape, column, row
+        bad = [VaultEntry("d2", "pii_b", "v1:y"), VaultEntry("d3", "pii_c", forged)]
+        with pytest.raises(ValueError, match="outside hex and URL-safe base64"):
+            gov.add_entries(iter(bad))
+    assert gov.vault_size() == 1 and gov.tokens_for(["d2", "d3", "d9"]) == {}
 
 
 def test_many_values_and_concurrent_tokenizers_agree(gov):
@@ -41,6 +54,28 @@ def test_many_values_and_concurrent_tokenizers_agree(gov):
     assert len(results) == 3 and results[0] == results[1] == results[2] and len(set(results[0])) == 12_000
     vault = Vault(vault_keys, gov)
     assert vault.values(results[0][:3]) == dict(zip(results[0][:3], values[:3], strict=True))
+
+
+def test_new_values_in_many_chunks_and_a_scan_return_exactly_what_was_asked(gov, monkeypatch):
+    """New entries are encrypted and written a chunk at a time in one transaction; a lookup that
+    reads the whole vault (a scan) still returns only the digests asked for."""
+    import data_mesh.governance.vault as vault_module
+
+    monkeypatch.setattr(vault_module, "FRESH_CHUNK", 700)  # several chunks, across SQLite pages
+    keys = new_keys()
+    vault = Vault(VaultKeys(keys["password"], keys["hmac_secret"]), gov)
+    first = vault.tokens([f"p{i}@example.com" for i in range(3_000)])
+    mixed = [f"p{i}@example.com" for i in range(2_000, 4_500)]  # 1,000 known, 1,500 new
+    again = vault.tokens(mixed)
+    assert again[:1_000] == first[2_000:] and len(set(again)) == 2_500 and gov.vault_size() == 4_500
+    assert vault.values(again[-3:]) == dict(zip(again[-3:], mixed[-3:], strict=True))
+    digests = vault.keys.digests(mixed[:1_500])  # a third of the vault: read by a scan
+    assert gov.tokens_for([*digests, "not-a-digest"]) == dict(zip(digests, again[:1_500], strict=True))
+    import pyarrow as pa
+
+    for asked in (digests, digests[:100]):  # by a scan, then by the index
+        found, tokens = gov.token_pairs(pa.array([*asked, "not-a-digest"]))
+        assert dict(zip(found.to_pylist(), tokens.to_pylist(), strict=True)) == gov.tokens_for(asked)
 
 
 def test_requests_move_through_their_states_with_an_audit_event_each(gov):
