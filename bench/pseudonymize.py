@@ -53,6 +53,7 @@ def run_case(case: str, data: Path) -> dict:
     from data_mesh.contract.registry import get_product
     from data_mesh.governance.access import Principal
     from data_mesh.governance.vault import Vault, vault_keys
+    from data_mesh.metadata.store import GovernanceStore
     from data_mesh.pipeline.steps import check_and_stage
     from data_mesh.quality.evaluate import evaluate
     from data_mesh.storage.arrow import schema_hash
@@ -71,6 +72,9 @@ def run_case(case: str, data: Path) -> dict:
         spec = replace(spec, columns=columns)
     table = pq.read_table(data)
     vault_keys()  # the Connection is read once per process, as in a worker
+    # The metadata database exists and is at its schema's head, as on any running platform: its
+    # first-ever migration (1.2 s) once fell inside the first case's timing and no other's.
+    GovernanceStore()
     evaluate(table.slice(0, 1000), spec, str(conf.expectations_folder() / spec.expectation_suite))  # GX warm
     if case == "again":
         Vault().tokens(table.column("customer_email").unique().to_pylist())  # yesterday's publication

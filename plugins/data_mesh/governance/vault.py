@@ -135,21 +135,22 @@ class VaultKeys:
         except ValueError:  # binascii.Error: not base64 at all
             raise InvalidCiphertext("not a vault ciphertext") from None
 
-    def decrypt_many(self, ciphertexts: dict[str, str]) -> dict[str, str]:
-        """key -> value for each ciphertext this key decrypts (the others are left out).
+    def decrypt_many(self, ciphertexts: Iterable[str]) -> list[str | None]:
+        """Each ciphertext's value, None for one this key does not decrypt (another key, altered).
 
         The loop inlines `decrypt` (one try per value, no context manager, locals bound once):
         200k values 0.89 s -> about 0.45 s, most of a re-identifying read's own cost.
         """
-        decrypt, prefix, skip, clear = self._aead.decrypt, CIPHER_PREFIX, len(CIPHER_PREFIX), {}
-        for key, ciphertext in ciphertexts.items():
-            if not ciphertext.startswith(prefix):
-                continue
-            try:
-                raw = a2b_base64(ciphertext.encode()[skip:].translate(_FROM_URLSAFE))
-                clear[key] = decrypt(raw[:12], raw[12:], _AAD).decode()
-            except (InvalidTag, ValueError):  # another key, altered, or not base64
-                continue
+        decrypt, prefix, skip, clear = self._aead.decrypt, CIPHER_PREFIX, len(CIPHER_PREFIX), []
+        for ciphertext in ciphertexts:
+            value = None
+            if ciphertext.startswith(prefix):
+                try:
+                    raw = a2b_base64(ciphertext.encode()[skip:].translate(_FROM_URLSAFE))
+                    value = decrypt(raw[:12], raw[12:], _AAD).decode()
+                except (InvalidTag, ValueError):  # another key, altered, or not base64
+                    pass
+            clear.append(value)
         return clear
 
 
@@ -313,11 +314,24 @@ class Vault:
 
     def values(self, tokens: Sequence[str]) -> dict[str, str]:
         """token -> clear value for the tokens the vault still holds (erased tokens are absent)."""
-        found = self.store.ciphertexts(list(tokens))
-        clear = self.keys.decrypt_many(found)
-        if len(clear) < len(found):  # written under another key (the Connection was replaced): unreadable
-            log.warning("vault: %d entries cannot be decrypted with the current key", len(found) - len(clear))
-        return clear
+        import pyarrow as pa
+
+        found, clear = self._decrypted(pa.array(list(set(tokens)), pa.string()))
+        return dict(zip(found.to_pylist(), clear.to_pylist(), strict=True))
+
+    def _decrypted(self, tokens: pa.Array) -> tuple[pa.Array, pa.Array]:
+        """(tokens, values), aligned, for the distinct `tokens` that the vault still holds and the
+        current key decrypts."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found, ciphertexts = self.store.ciphertext_pairs(tokens)
+        clear = pa.array(self.keys.decrypt_many(ciphertexts.to_pylist()), pa.string())
+        if clear.null_count:  # written under another key (the Connection was replaced): unreadable
+            log.warning("vault: %d entries cannot be decrypted with the current key", clear.null_count)
+            readable = pc.is_valid(clear)
+            found, clear = found.filter(readable), clear.filter(readable)
+        return found, clear
 
     def pseudonymize(self, table: pa.Table, columns: Iterable[str]) -> pa.Table:
         """`table` with each of `columns` (that it has) replaced by tokens; nulls stay null.
@@ -334,11 +348,12 @@ class Vault:
         return self._map(table, columns, self._reidentify_distinct)
 
     def _reidentify_distinct(self, distinct: pa.Array) -> pa.Array:
-        import pyarrow as pa
+        """The value of each distinct token, in Arrow: a token that nothing maps back (erased, or
+        under another key) stays itself."""
+        import pyarrow.compute as pc
 
-        tokens = distinct.to_pylist()
-        clear = self.values(tokens)
-        return pa.array([clear.get(token, token) for token in tokens], pa.string())
+        found, clear = self._decrypted(distinct)
+        return pc.coalesce(pc.take(clear, pc.index_in(distinct, value_set=found)), distinct)
 
     @staticmethod
     def _map(table: pa.Table, columns: Iterable[str], mapping: Any, encode: bool = False) -> pa.Table:

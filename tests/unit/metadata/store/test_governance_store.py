@@ -25,12 +25,14 @@ def test_vault_entries_round_trip_and_a_digest_keeps_its_first_token(gov):
     assert gov.ciphertexts(["pii_a", "pii_b", "pii_nope"]) == {"pii_a": "v1:x", "pii_b": "v1:y"}
 
 
-def test_postgresql_bulk_copy_refuses_what_copy_would_misread_and_writes_nothing(postgresql_url):
-    """COPY's text format is used unescaped: an entry that is not hex or URL-safe base64 (a tab,
-    a backslash, a newline) is refused, and the transaction leaves the vault as it was."""
-    gov = GovernanceStore(postgresql_url)
+def test_bulk_writes_refuse_what_the_bulk_paths_would_misread_and_write_nothing(gov):
+    """PostgreSQL's COPY text is unescaped and SQLite's scans split comma-joined pages: an entry that
+    is not hex or URL-safe base64 (a backslash, a tab, a newline, a comma) is refused, and the
+    transaction leaves the vault as it was."""
     gov.add_entries([VaultEntry("d1", "pii_a", "v1:x")])
-    for forged in ("v1:\\N", "v1:y\tpii_x\tv1:z", "v1:y\nd9\tpii_x\tv1:z"):  # escape, column, row
+    # a COPY escape, a column, a row, a shifted page
+    forgeries = ("v1:\\N", "v1:y\tpii_x\tv1:z", "v1:y\nd9\tpii_x\tv1:z", "v1:y,pii_x")
+    for forged in forgeries:
         bad = [VaultEntry("d2", "pii_b", "v1:y"), VaultEntry("d3", "pii_c", forged)]
         with pytest.raises(ValueError, match="outside hex and URL-safe base64"):
             gov.add_entries(iter(bad))
@@ -60,8 +62,11 @@ def test_new_values_in_many_chunks_and_a_scan_return_exactly_what_was_asked(gov,
     """New entries are encrypted and written a chunk at a time in one transaction; a lookup that
     reads the whole vault (a scan) still returns only the digests asked for."""
     import data_mesh.governance.vault as vault_module
+    import data_mesh.metadata.store.vault as table_module
 
     monkeypatch.setattr(vault_module, "FRESH_CHUNK", 700)  # several chunks, across SQLite pages
+    monkeypatch.setattr(table_module, "WRITE_ROWS", 400)  # several INSERTs per chunk on SQLite
+    monkeypatch.setattr(table_module, "SCAN_ROWS", 1_000)  # a scan of several pages
     keys = new_keys()
     vault = Vault(VaultKeys(keys["password"], keys["hmac_secret"]), gov)
     first = vault.tokens([f"p{i}@example.com" for i in range(3_000)])
