@@ -132,13 +132,30 @@ def hand_written(table, out: Path) -> None:
     pq.write_table(table, out / "orders.parquet")
 
 
+def publish_day_before(store, warm) -> None:
+    """The product's table exists (it is created once in a product's life): `warm`'s rows published
+    as the day before, in a catalog of this measurement only, as steady-state daily runs find it."""
+    from datetime import date
+
+    import pyarrow as pa
+
+    from data_mesh.storage.arrow import schema_hash
+
+    earlier = warm.set_column(1, "order_date", pa.array([date(2026, 11, 19)] * warm.num_rows))
+    ids = pa.array([f"ord-20261119-{i:06d}" for i in range(warm.num_rows)])
+    earlier = earlier.set_column(0, "order_id", ids)
+    if "customer_email" in earlier.column_names:  # customers of their own: every measured one is new
+        emails = pa.array([f"earlier{i}@example.org" for i in range(warm.num_rows)])
+        earlier = earlier.set_column(earlier.column_names.index("customer_email"), "customer_email", emails)
+    earlier = earlier.cast(warm.schema)
+    store.publish(earlier, "2026-11-19", schema_hash(warm.schema), "warm-up")
+
+
 def run_case(case: str, data: Path) -> dict:
     """One measurement of a case in this (fresh) process."""
     import gc
-    from datetime import date
 
     import psutil
-    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -157,13 +174,8 @@ def run_case(case: str, data: Path) -> dict:
     tmp = tmp_dir.name
     if case in "cd":
         validate_table(warm, spec, suite)  # imports GX and builds its context once, as a worker would
-        # The product's table exists (it is created once in a product's life): publish the day
-        # before, in a catalog of this measurement only, as steady-state daily runs find it.
         os.environ["DATA_MESH_METADATA_URL"] = f"sqlite:///{tmp}/metadata.db"
-        earlier = warm.set_column(1, "order_date", pa.array([date(2026, 11, 19)] * warm.num_rows))
-        ids = pa.array([f"ord-20261119-{i:06d}" for i in range(warm.num_rows)])
-        earlier = earlier.set_column(0, "order_id", ids).cast(warm.schema)
-        product_storage(spec, root=tmp).publish(earlier, "2026-11-19", schema_hash(warm.schema), "warm-up")
+        publish_day_before(product_storage(spec, root=tmp), warm)
         if case == "d":  # the customers are known: their tokens were made by earlier publications
             from data_mesh.governance.vault import Vault
 

@@ -65,7 +65,7 @@ def test_new_values_in_many_chunks_and_a_scan_return_exactly_what_was_asked(gov,
     import data_mesh.metadata.store.vault as table_module
 
     monkeypatch.setattr(vault_module, "FRESH_CHUNK", 700)  # several chunks, across SQLite pages
-    monkeypatch.setattr(table_module, "WRITE_ROWS", 400)  # several INSERTs per chunk on SQLite
+    monkeypatch.setattr(table_module, "SQLITE_ROWS", 400)  # several INSERTs per chunk on SQLite
     monkeypatch.setattr(table_module, "SCAN_ROWS", 1_000)  # a scan of several pages
     keys = new_keys()
     vault = Vault(VaultKeys(keys["password"], keys["hmac_secret"]), gov)
