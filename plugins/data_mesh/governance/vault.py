@@ -352,10 +352,12 @@ class Vault:
     def _reidentify_distinct(self, distinct: pa.Array) -> pa.Array:
         """The value of each distinct token, in Arrow: a token that nothing maps back (erased, or
         under another key) stays itself."""
+        import pyarrow as pa
         import pyarrow.compute as pc
 
         found, clear = self._decrypted(distinct)
-        return pc.coalesce(pc.take(clear, pc.index_in(distinct, value_set=found)), distinct)
+        mapped = pc.coalesce(pc.take(clear, pc.index_in(distinct, value_set=found)), distinct)
+        return mapped.cast(pa.string())  # a large_string column's tokens come back as one too
 
     @staticmethod
     def _map(table: pa.Table, columns: Iterable[str], mapping: Any, encode: bool = False) -> pa.Table:
