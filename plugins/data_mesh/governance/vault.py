@@ -352,12 +352,10 @@ class Vault:
     def _reidentify_distinct(self, distinct: pa.Array) -> pa.Array:
         """The value of each distinct token, in Arrow: a token that nothing maps back (erased, or
         under another key) stays itself."""
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         found, clear = self._decrypted(distinct)
-        mapped = pc.coalesce(pc.take(clear, pc.index_in(distinct, value_set=found)), distinct)
-        return mapped.cast(pa.string())  # a large_string column's tokens come back as one too
+        return pc.coalesce(pc.take(clear, pc.index_in(distinct, value_set=found)), distinct)
 
     @staticmethod
     def _map(table: pa.Table, columns: Iterable[str], mapping: Any, encode: bool = False) -> pa.Table:
@@ -371,7 +369,7 @@ class Vault:
                 continue
             index = table.column_names.index(name)
             column = table.column(index)
-            if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            if not pa.types.is_string(column.type):  # large_string too: every mapping gives string
                 column = column.cast(pa.string())
             distinct = pc.drop_null(pc.unique(column))
             replacements = mapping(distinct) if len(distinct) else pa.array([], pa.string())
