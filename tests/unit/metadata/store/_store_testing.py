@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from data_mesh.contract.spec import Access, Column, Partitioning, ProductSpec, Sla
 from data_mesh.metadata.store import AccessEvent, MetadataStore
 
 PG_ENV = "DATA_MESH_TEST_POSTGRES_URL"
@@ -104,3 +107,67 @@ def start_store(url: str, worker: int, barrier) -> None:
             principal=f"user{worker}", principal_kind="user", product_id="p.x", path="cli", allowed=True
         )
     )
+
+
+# ---------------------------------------------------------------------------- records
+
+T0 = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
+
+
+def make_spec(
+    domain: str = "sales",
+    name: str = "customer_orders",
+    owner: str = "alice@example.com",
+    tags: tuple[str, ...] = ("orders", "Revenue"),
+    columns: tuple[Column, ...] | None = None,
+) -> ProductSpec:
+    if columns is None:
+        columns = (
+            Column("order_id", "string", required=True, unique=True, primary_key=True),
+            Column("order_date", "date", required=True, partitioned=True),
+            Column("customer_email", "string", classification="restricted", description="Buyer e-mail"),
+            Column("amount", "number", description="Total in EUR, mentions zebra"),
+        )
+    return ProductSpec(
+        domain=domain,
+        name=name,
+        version="1.2.0",
+        status="active",
+        description=f"{name} of {domain}",
+        owner=owner,
+        columns=columns,
+        partitioning=Partitioning("order_date", "day"),
+        sla=Sla(frequency="@daily", latency_hours=26.0, retention_versions=10),
+        access=Access.of(
+            readers=("finance", "marketing"),
+            restricted_readers=("finance",),
+            restricted_columns=("customer_email",),
+        ),
+        expectation_suite=f"{domain}/{name}.json",
+        contract_path=f"domains/{domain}/contracts/{name}.odcs.yaml",
+        contract_id=f"urn:{domain}:{name}",
+        tags=tags,
+    )
+
+
+def event(principal: str = "bob", **overrides) -> AccessEvent:
+    values = {
+        "principal": principal,
+        "principal_kind": "user",
+        "product_id": "sales.customer_orders",
+        "path": "api",
+        "allowed": True,
+        "version": 1,
+        "columns": ("order_id", "amount"),
+        "rows": 10,
+        "purpose": "reporting",
+        "at": T0,
+    }
+    values.update(overrides)
+    return AccessEvent(**values)
+
+
+def assert_json(record) -> dict:
+    data = record.to_dict()
+    assert json.loads(json.dumps(data)) == data
+    return data
