@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import statistics
 import tempfile
 import time
 import uuid
@@ -35,12 +33,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.api_timing import (
+    CHUNK,
+    PG_ADMIN_URL,
+    TARGET_P95_MS,
+    airflow_environment,
+    airflow_token,
+    explain,
+    insert_rows,
+    time_calls,
+)
 from bench.fresh_process import measure, migrate_airflow_db
 
 REPO = Path(__file__).resolve().parents[1]
-PG_ADMIN_URL = os.environ.get(
-    "DATA_MESH_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-)
 
 PRODUCTS = 1_000
 PUBLICATIONS_PER_PRODUCT = 100  # 100,000 publications
@@ -48,10 +53,6 @@ VALIDATIONS_PER_PRODUCT = 10
 ACCESS_EVENTS = 1_000_000
 HOT_EVENTS = 100_000  # access events of each contract product
 CHAIN = 10  # products per lineage chain
-CHUNK = 20_000
-WARMUP = 5
-REQUESTS = 100
-TARGET_P95_MS = 50.0
 CONTRACT_PRODUCTS = ("sales.customer_orders", "marketing.ads_performance", "finance.monthly_revenue")
 PAGE = {"page": 3, "page_size": 50}
 
@@ -76,16 +77,6 @@ def _upstreams(index: int) -> list[int]:
 
 def _dag_id(product_id: str) -> str:
     return product_id.replace(".", "__", 1)
-
-
-def _insert(engine, table, rows: list[dict]) -> None:
-    import sqlalchemy as sa
-
-    from data_mesh.metadata.store.engine import write_connection
-
-    for start in range(0, len(rows), CHUNK):
-        with write_connection(engine) as conn:
-            conn.execute(sa.insert(table), rows[start : start + CHUNK])
 
 
 def _seed_products(engine, ids: list[str], rng: random.Random, now: datetime) -> None:
@@ -132,7 +123,7 @@ def _seed_products(engine, ids: list[str], rng: random.Random, now: datetime) ->
                 "updated_at": now,
             }
         )
-    _insert(engine, m.products, synthetic)
+    insert_rows(engine, m.products, synthetic)
 
 
 def _seed_lineage(engine, ids: list[str], now: datetime) -> int:
@@ -157,7 +148,7 @@ def _seed_lineage(engine, ids: list[str], now: datetime) -> int:
         }
         for uk, ui, dk, di in dict.fromkeys(edges)
     ]
-    _insert(engine, m.lineage_edges, edge_rows)
+    insert_rows(engine, m.lineage_edges, edge_rows)
     return len(edge_rows)
 
 
@@ -214,11 +205,11 @@ def _seed_publications(engine, ids: list[str], rng: random.Random, now: datetime
                     }
                 )
         if len(publications) >= CHUNK:
-            _insert(engine, m.publications, publications)
+            insert_rows(engine, m.publications, publications)
             publications = []
-    _insert(engine, m.publications, publications)
-    _insert(engine, m.publication_inputs, inputs)
-    _insert(engine, m.validation_runs, validations)
+    insert_rows(engine, m.publications, publications)
+    insert_rows(engine, m.publication_inputs, inputs)
+    insert_rows(engine, m.validation_runs, validations)
     if engine.dialect.name == "postgresql":  # explicit ids: move the sequence past them
         import sqlalchemy as sa
 
@@ -264,7 +255,7 @@ def _seed_access_events(engine, ids: list[str], rng: random.Random, now: datetim
                     "reason": None if allowed else "restricted columns",
                 }
             )
-        _insert(engine, m.access_events, rows)
+        insert_rows(engine, m.access_events, rows)
         written += len(rows)
 
 
@@ -293,77 +284,6 @@ def seed(store) -> dict[str, Any]:
     }
 
 
-# ----------------------------------------------------------------------------- measuring
-
-
-def _percentiles(seconds: list[float]) -> dict[str, float]:
-    cuts = statistics.quantiles(seconds, n=100, method="inclusive")
-    return {"p50_ms": round(cuts[49] * 1000, 2), "p95_ms": round(cuts[94] * 1000, 2), "n": len(seconds)}
-
-
-def _time(call, n: int = REQUESTS) -> dict[str, float]:
-    for _ in range(WARMUP):
-        call()
-    seconds = []
-    for _ in range(n):
-        started = time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - started)
-    return _percentiles(seconds)
-
-
-class SqlCapture:
-    """Records the statements an engine runs while the block is open (to EXPLAIN them)."""
-
-    def __init__(self, engine) -> None:
-        self.engine, self.statements = engine, []
-
-    def _hook(self, conn, cursor, statement, parameters, context, executemany) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "alembic" not in statement:
-            self.statements.append((statement, parameters))
-
-    def __enter__(self):
-        from sqlalchemy import event
-
-        event.listen(self.engine, "before_cursor_execute", self._hook)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        from sqlalchemy import event
-
-        event.remove(self.engine, "before_cursor_execute", self._hook)
-
-
-def explain(engine, call) -> list[dict[str, Any]]:
-    """The plan (and, on PostgreSQL, the measured time) of every SELECT `call` runs."""
-    with SqlCapture(engine) as captured:
-        call()
-    plans = []
-    with engine.connect() as conn:
-        raw = conn.connection.dbapi_connection
-        for statement, parameters in captured.statements:
-            cursor = raw.cursor()
-            if engine.dialect.name == "postgresql":
-                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
-                plan = [r[0] for r in cursor.fetchall()]
-            else:
-                cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
-                plan = [r[-1] for r in cursor.fetchall()]
-            cursor.close()
-            plans.append({"sql": " ".join(statement.split())[:400], "plan": plan})
-        conn.rollback()
-    return plans
-
-
-def _token() -> str:
-    """A JWT as Airflow issues it (SimpleAuthManager, as `POST /auth/token` does)."""
-    from airflow.api_fastapi.app import init_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    manager = init_auth_manager()
-    return manager.generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
-
-
 def run_backend(backend: str, url: str) -> dict[str, Any]:
     """Seed the store at `url`, then time every endpoint (this process is fresh)."""
     from fastapi.testclient import TestClient
@@ -375,7 +295,7 @@ def run_backend(backend: str, url: str) -> dict[str, Any]:
     seeded = seed(store)
 
     client = TestClient(create_app())
-    client.headers["Authorization"] = f"Bearer {_token()}"
+    client.headers["Authorization"] = f"Bearer {airflow_token()}"
     detail_id, lineage_id, access_id = CONTRACT_PRODUCTS[0], CONTRACT_PRODUCTS[0], CONTRACT_PRODUCTS[0]
     endpoints = {
         "product_list": ("/api/products", {}),
@@ -400,7 +320,7 @@ def run_backend(backend: str, url: str) -> dict[str, Any]:
     assert no_token.status_code == 401, no_token.status_code  # the auth dependency is really in force
 
     api = {
-        name: {**_time(lambda p=path, q=params: client.get(p, params=q)), **checks[name]}
+        name: {**time_calls(lambda p=path, q=params: client.get(p, params=q)), **checks[name]}
         for name, (path, params) in endpoints.items()
     }
 
@@ -416,7 +336,7 @@ def run_backend(backend: str, url: str) -> dict[str, Any]:
         ),
     }
     assert len(store.list_products()) == PRODUCTS
-    direct = {name: _time(call) for name, call in store_calls.items()}
+    direct = {name: time_calls(call) for name, call in store_calls.items()}
 
     explained = {}
     for name, call in zip(endpoints, store_calls.values(), strict=True):
@@ -435,27 +355,6 @@ def run_backend(backend: str, url: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- orchestration
 
 
-def _environment(work: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "AIRFLOW_HOME": str(work / "airflow"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(work / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex * 2,
-            "DATA_MESH_HOME": str(REPO),
-            "DATA_MESH_STORAGE_ROOT": str(work / "products"),
-            "DATA_MESH_STAGING_ROOT": str(work / "staging"),
-            "DATA_MESH_QUARANTINE_ROOT": str(work / "quarantine"),
-            "DATA_MESH_OPENLINEAGE_TRANSPORT": "none",
-        }
-    )
-    return env
-
-
 def _child(backend: str, url: str, env: dict[str, str]) -> dict[str, Any]:
     return measure(
         "bench.catalog_api", "--backend", backend, "--url", url, env={**env, "DATA_MESH_METADATA_URL": url}
@@ -470,7 +369,7 @@ def main() -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-catalog-api-") as tmp:
         work = Path(tmp)
         (work / "dags").mkdir()
-        env = _environment(work)
+        env = airflow_environment(work)
         migrate_airflow_db(env)  # the JWT check looks revoked tokens up in Airflow's DB
         results["sqlite"] = _child("sqlite", f"sqlite:///{work / 'metadata.db'}", env)
 

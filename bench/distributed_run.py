@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.catalog_api import PG_ADMIN_URL
+from bench.api_timing import PG_ADMIN_URL
 from demo.distributed import Topology, forget, free_port
 from demo.launcher import REPO, AirflowApi
 

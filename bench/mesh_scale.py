@@ -38,7 +38,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.catalog_api import PG_ADMIN_URL, TARGET_P95_MS, _environment, _insert, _time, _token, explain
+from bench.api_timing import (
+    PG_ADMIN_URL,
+    TARGET_P95_MS,
+    airflow_environment,
+    airflow_token,
+    explain,
+    insert_rows,
+    time_calls,
+)
 from bench.fresh_process import measure, migrate_airflow_db
 from bench.mesh_generator import generate_mesh
 
@@ -195,8 +203,8 @@ def seed(store, rng: random.Random) -> dict[str, int]:
                      "success": True, "evaluated": 12, "successful": 12, "failed": 0,
                      "report": {"success": True}, "quarantine_path": None, "created_at": at}
                 )  # fmt: skip
-    _insert(store.engine, m.publications, publications)
-    _insert(store.engine, m.validation_runs, validations)
+    insert_rows(store.engine, m.publications, publications)
+    insert_rows(store.engine, m.validation_runs, validations)
     ids = [s.id for s in specs]
     written = 0
     while written < ACCESS_EVENTS:
@@ -209,7 +217,7 @@ def seed(store, rng: random.Random) -> dict[str, int]:
                  "columns": None, "rows": rng.randrange(10**4), "purpose": "bench read",
                  "path": ("api", "ui", "cli")[n % 3], "allowed": True, "reason": None}
             )  # fmt: skip
-        _insert(store.engine, m.access_events, rows)
+        insert_rows(store.engine, m.access_events, rows)
         written += len(rows)
     if store.engine.dialect.name == "postgresql":
         import sqlalchemy as sa
@@ -235,7 +243,7 @@ def run_catalog(backend: str, url: str) -> dict[str, Any]:
     seeded = {**seed(store, random.Random(42)), "seconds": 0.0}
     seeded["seconds"] = round(time.perf_counter() - started, 1)
     client = TestClient(create_app())
-    client.headers["Authorization"] = f"Bearer {_token()}"
+    client.headers["Authorization"] = f"Bearer {airflow_token()}"
     endpoints = {
         "product_list": ("/api/products", {}),
         "product_detail": (f"/api/products/{HOT}", {}),
@@ -250,7 +258,7 @@ def run_catalog(backend: str, url: str) -> dict[str, Any]:
         answer = client.get(path, params=params)
         assert answer.status_code == 200, (name, answer.status_code, answer.text[:300])
     timed = {
-        name: _time(lambda p=path, q=params: client.get(p, params=q))
+        name: time_calls(lambda p=path, q=params: client.get(p, params=q))
         for name, (path, params) in endpoints.items()
     }
     # the target is the JSON API's; the HTML pages (charts, the lineage SVG) are reported beside it
@@ -278,7 +286,11 @@ def catalog(work: Path) -> dict[str, Any]:
     from sqlalchemy.engine import make_url
 
     mesh = generate_mesh(work / "catalog-mesh")
-    env = {**_environment(work), **mesh.environment(), "AIRFLOW__CORE__DAGS_FOLDER": str(work / "dags")}
+    env = {
+        **airflow_environment(work),
+        **mesh.environment(),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(work / "dags"),
+    }
     (work / "dags").mkdir(exist_ok=True)
     migrate_airflow_db(env)
     results = {"sqlite": _catalog_child("sqlite", f"sqlite:///{work / 'catalog.db'}", env)}
