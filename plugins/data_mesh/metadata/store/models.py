@@ -185,6 +185,15 @@ access_events = sa.Table(
 )
 sa.Index("ix_access_events_product_id_at", access_events.c.product_id, access_events.c.at.desc())
 sa.Index("ix_access_events_principal", access_events.c.principal)
+# usage per consumer of a product read from the index alone (migration 0007)
+sa.Index(
+    "ix_access_events_usage",
+    access_events.c.product_id,
+    access_events.c.principal,
+    access_events.c.allowed,
+    access_events.c.at,
+    access_events.c.rows,
+)
 
 # ---- governance: the vault, usage agreements, the audit trail, erasure receipts (migration 0003) ----
 
