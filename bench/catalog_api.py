@@ -45,8 +45,6 @@ from bench.api_timing import (
 )
 from bench.fresh_process import measure, migrate_airflow_db
 
-REPO = Path(__file__).resolve().parents[1]
-
 PRODUCTS = 1_000
 PUBLICATIONS_PER_PRODUCT = 100  # 100,000 publications
 VALIDATIONS_PER_PRODUCT = 10

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.api_timing import (
+    CHUNK,
     PG_ADMIN_URL,
     TARGET_P95_MS,
     airflow_environment,
@@ -57,7 +58,6 @@ HOT = "mesh10.orders_05"
 PUBLICATIONS_PER_PRODUCT = 100
 ACCESS_EVENTS = 1_000_000
 HOT_EVENTS = 100_000
-CHUNK = 20_000
 TARGET_PARSE_S = 0.3
 
 _FORKED_PARSE = """

@@ -42,8 +42,9 @@ def test_a_rejected_batch_leaves_no_staged_file(spec, tmp_path):
     bad = ads_rows(DAY, 5)
     index = bad.column_names.index("clicks")
     more_clicks = pa.array([20] * 5, bad.schema.field(index).type)  # than impressions (10): rejected
-    report, staged = check_and_stage(bad.set_column(index, "clicks", more_clicks), spec, store,
-                                     parse_partition("day", DAY))
+    report, staged = check_and_stage(
+        bad.set_column(index, "clicks", more_clicks), spec, store, parse_partition("day", DAY)
+    )
     assert not report.success and staged is None
     assert data_files(tmp_path) == []
 

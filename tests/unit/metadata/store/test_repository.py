@@ -266,29 +266,21 @@ def test_access_events_round_trip_paging_and_filters(store: MetadataStore):
 def test_usage_per_consumer_is_read_from_the_covering_index(store: MetadataStore):
     """The product page and `usage` aggregate every allowed read of a product: the plan reads the
     index made for it (migration 0007) and never the table rows, and the figures are unchanged."""
-    import sqlalchemy as sa
+    from bench.api_timing import SqlCapture
 
     for n in range(30):
         store.record_access(event(principal=f"user{n % 3}", rows=n, at=T0 + timedelta(minutes=n)))
     store.record_access(event(principal="eve", allowed=False, rows=0, reason="no grant"))
     store.record_access(event(principal="user0", product_id="other.product", rows=5))
-    statements: list[tuple] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append((statement, parameters))
-
-    sa.event.listen(store.engine, "before_cursor_execute", capture)
-    try:
+    with SqlCapture(store.engine) as captured:
         usage = store.usage_by_consumer("sales.customer_orders")
-    finally:
-        sa.event.remove(store.engine, "before_cursor_execute", capture)
     assert [(u.principal, u.reads, u.rows) for u in usage] == [
         ("user0", 10, sum(range(0, 30, 3))),
         ("user1", 10, sum(range(1, 30, 3))),
         ("user2", 10, sum(range(2, 30, 3))),
     ]
     assert usage[2].last_at == T0 + timedelta(minutes=29)
-    statement, parameters = statements[-1]
+    statement, parameters = captured.statements[-1]
     with store.engine.connect() as conn:
         cursor = conn.connection.dbapi_connection.cursor()
         if store.engine.dialect.name == "sqlite":
@@ -296,7 +288,8 @@ def test_usage_per_consumer_is_read_from_the_covering_index(store: MetadataStore
             plan = " ".join(str(row[-1]) for row in cursor.fetchall())
             assert "COVERING INDEX ix_access_events_usage" in plan, plan
         else:
-            cursor.execute("SET enable_seqscan = off")  # a 32-row table: ask which index serves it
+            # 32 rows would be scanned whole: ask which index serves it (for this transaction only)
+            cursor.execute("SET LOCAL enable_seqscan = off")
             cursor.execute("EXPLAIN " + statement, parameters)
             plan = " ".join(row[0] for row in cursor.fetchall())
             assert "Index Only Scan using ix_access_events_usage" in plan, plan
