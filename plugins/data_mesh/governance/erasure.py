@@ -4,9 +4,10 @@
     result.receipt.id, result.holdings, result.deleted_rows
 
 Restricted columns only ever hold vault tokens (`governance.vault`), so erasure is crypto-shredding:
-deleting the subject's vault entry (its token and the encrypted value) leaves the token in every file
-of every version, where nothing can map it back any more. No data file is rewritten and time travel
-keeps returning every version, row for row; the subject's rows read with any grant show the token.
+deleting the subject's vault entry (its token), and its value from the vault page that sealed it,
+leaves the token in every file of every version, where nothing can map it back any more. No data
+file is rewritten and time travel keeps returning every version, row for row; the subject's rows
+read with any grant show the token.
 
 Steps, in this order:
 
@@ -20,8 +21,9 @@ Steps, in this order:
 4. with `delete_rows`, each product whose current version holds the token gets a new version without
    those rows (`ProductStorage.delete_rows`, recorded as a publication with operation delete); older
    versions keep them, as tokens;
-5. the vault entry is deleted and the receipt written with its audit event, in one transaction
-   (`GovernanceStore.erase`): who, when, why, the column, the token, the holdings, the deleted rows.
+5. the vault entry is deleted, its page sealed again without the value (`Vault.without`), and the
+   receipt written with its audit event, in one transaction (`GovernanceStore.erase`): who, when,
+   why, the column, the token, the holdings, the deleted rows.
 
 The value itself is never logged, never stored and never part of an error message; the receipt holds
 the digest (to answer "already erased") and the token, never the value. A source that still sends
@@ -126,6 +128,7 @@ def erase_subject(
             holdings=[h.to_dict() for h in holdings],
             deleted_rows=[d.to_dict() for d in deleted] if deleted is not None else None,
             reason=reason,
+            pages=vault,
         )
     except LookupError:  # a concurrent erasure of the same value won
         _no_entry(gov, digest, column)

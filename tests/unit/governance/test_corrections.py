@@ -357,6 +357,7 @@ def test_an_erased_value_stays_erased_through_a_correction(published):
         holdings=[],
         deleted_rows=None,
         reason="gdpr",
+        pages=vault,
     )
     before = stored()
     correct(

@@ -105,6 +105,7 @@ def test_reidentify_returns_the_values_and_an_erased_token_stays_a_token(stores)
         holdings=[],
         deleted_rows=None,
         reason=None,
+        pages=vault,
     )
     for kind in (pa.string(), pa.large_string()):  # as stored, and as engines that read large types give it
         table = pa.table({"email": pa.array([*tokens, None], kind)})
@@ -112,32 +113,93 @@ def test_reidentify_returns_the_values_and_an_erased_token_stays_a_token(stores)
         assert back == ["keep@x.io", tokens[1], None]
 
 
-def test_an_entry_altered_or_written_under_another_key_stays_a_token(stores):
+def test_a_page_altered_moved_or_sealed_under_another_key_stays_tokens(stores):
+    """Each run's new values are sealed in pages of their own: one altered byte, or a page put
+    under another page's id, and its tokens stay tokens; other pages still open."""
     from data_mesh.governance.vault import new_keys
 
     vault = Vault()
-    tokens = vault.tokens(["kept@x.io", "altered@x.io"])
+    [kept] = vault.tokens(["kept@x.io"])
+    [altered] = vault.tokens(["altered@x.io"])
+    [moved] = vault.tokens(["moved@x.io"])
     other = new_keys()
     foreign = Vault(VaultKeys(other["password"], other["hmac_secret"]), stores)
     [foreign_token] = foreign.tokens(["foreign@x.io"])
-    with stores.engine.begin() as conn:  # flip one character of one stored ciphertext
-        old = conn.execute(sa.text("SELECT ciphertext FROM vault_entries WHERE token = :t"), {"t": tokens[1]})
-        text = old.scalar_one()
-        altered = text[:10] + ("A" if text[10] != "A" else "B") + text[11:]
+    with stores.engine.begin() as conn:
+        sealed = conn.execute(
+            sa.text("SELECT sealed FROM vault_pages WHERE page_id = :p"), {"p": vault.page_of(altered)}
+        ).scalar_one()
+        flipped = sealed[:20] + bytes([sealed[20] ^ 1]) + sealed[21:]
         conn.execute(
-            sa.text("UPDATE vault_entries SET ciphertext = :c WHERE token = :t"),
-            {"c": altered, "t": tokens[1]},
+            sa.text("UPDATE vault_pages SET sealed = :s WHERE page_id = :p"),
+            {"s": flipped, "p": vault.page_of(altered)},
         )
-    table = pa.table({"email": [*tokens, foreign_token]})
+        conn.execute(  # the altered page's sealed bytes under the moved token's page id
+            sa.text("UPDATE vault_pages SET sealed = :s WHERE page_id = :p"),
+            {"s": sealed, "p": vault.page_of(moved)},
+        )
+    table = pa.table({"email": [kept, altered, moved, foreign_token]})
     back = vault.reidentify(table, ["email"]).column("email").to_pylist()
-    assert back == ["kept@x.io", tokens[1], foreign_token]
-    assert vault.values([tokens[0]]) == {tokens[0]: "kept@x.io"}
+    assert back == ["kept@x.io", altered, moved, foreign_token]
+    assert vault.values([kept, altered]) == {kept: "kept@x.io"}
+
+
+def test_a_token_names_its_page_and_a_made_up_token_of_a_real_page_finds_nothing(stores):
+    """Tokens of one run share its pages; a token is re-identified only if its page lists it."""
+    vault = Vault()
+    tokens = vault.tokens([f"p{i}@example.com" for i in range(10)])
+    assert len({vault.page_of(t) for t in tokens}) == 1 and len(set(tokens)) == 10
+    forged = tokens[0][:-4] + ("AAAA" if not tokens[0].endswith("AAAA") else "BBBB")
+    assert vault.values([tokens[3], forged]) == {tokens[3]: "p3@example.com"}
+
+
+def test_erasing_one_value_reseals_its_page_without_it_and_keeps_the_others(stores):
+    vault = Vault()
+    tokens = vault.tokens(["stay@x.io", "gone@x.io", "also@x.io"])
+    page = vault.page_of(tokens[1])
+    with stores.engine.connect() as conn:
+        before = conn.execute(
+            sa.text("SELECT sealed FROM vault_pages WHERE page_id = :p"), {"p": page}
+        ).scalar()
+    stores.erase(
+        vault.keys.digest("gone@x.io"),
+        requested_by="t",
+        subject_column="email",
+        holdings=[],
+        deleted_rows=None,
+        reason=None,
+        pages=vault,
+    )
+    with stores.engine.connect() as conn:
+        after = conn.execute(
+            sa.text("SELECT sealed FROM vault_pages WHERE page_id = :p"), {"p": page}
+        ).scalar()
+    assert after != before and before[2:14] != after[2:14]  # sealed again, under a new nonce
+    # the page as it was before the erasure still holds the value: what the new page must not
+    from data_mesh.metadata.store import VaultPage
+
+    old_tokens, _ = vault.keys.open_page(VaultPage(page, bytes(before)))
+    new_tokens, new_values = vault.keys.open_page(VaultPage(page, bytes(after)))
+    assert tokens[1] in old_tokens.to_pylist() and tokens[1] not in new_tokens.to_pylist()
+    assert sorted(new_values.to_pylist()) == ["also@x.io", "stay@x.io"]
+    for value in ("stay@x.io", "also@x.io"):
+        stores.erase(
+            vault.keys.digest(value),
+            requested_by="t",
+            subject_column="email",
+            holdings=[],
+            deleted_rows=None,
+            reason=None,
+            pages=vault,
+        )
+    with stores.engine.connect() as conn:  # the last value erased: the page is gone
+        assert conn.execute(sa.text("SELECT count(*) FROM vault_pages")).scalar() == 0
 
 
 def test_the_keys_never_show_and_a_missing_connection_is_named(monkeypatch):
     keys = vault_keys()
     assert VAULT_KEYS["password"] not in repr(keys) and VAULT_KEYS["hmac_secret"] not in repr(keys)
-    from data_mesh.governance import vault as module
+    from data_mesh.governance import vault_keys as module
 
     module._keys.cache_clear()
     monkeypatch.setenv("DATA_MESH_VAULT_CONN_ID", "no_such_vault")

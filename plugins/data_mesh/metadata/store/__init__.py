@@ -26,7 +26,7 @@ from .records import (
     ValidationRecord,
 )
 from .repository import MetadataStore
-from .vault import VaultEntry
+from .vault import PageKeeper, VaultEntry, VaultPage
 
 __all__ = [
     "AccessEvent",
@@ -34,7 +34,9 @@ __all__ = [
     "AuditEvent",
     "ErasureReceipt",
     "GovernanceStore",
+    "PageKeeper",
     "VaultEntry",
+    "VaultPage",
     "ConsumerUsage",
     "LineageEdge",
     "LineageGraph",

@@ -9,8 +9,9 @@ are in `data_mesh.governance`. Every method is one short transaction.
 Invariants:
 
 * the vault (its bulk reads and writes are `store.vault`) holds, per distinct restricted value, its
-  keyed digest, its random token and the value encrypted; never a clear value. Deleting an entry
-  (erasure, here) is final: nothing maps the token back;
+  keyed digest and its random token, and the value encrypted in a page of values; never a clear
+  value. Erasure (here) deletes the entry and rewrites its page without the value, in one
+  transaction: it is final, nothing maps the token back;
 * access requests are never deleted: a decision, an expiry or a revocation changes their state, and
   each change is an audit event written in the same transaction.
 """
@@ -28,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from . import models as m
 from .engine import ensure_migrated, get_engine, inserted_id, write_connection
 from .records import _Record, as_utc, utcnow
-from .vault import VaultTable
+from .vault import PageKeeper, VaultPage, VaultTable
 
 RequesterKind = Literal["user", "domain"]
 RequestStatus = Literal["pending", "approved", "denied", "revoked"]
@@ -256,14 +257,25 @@ class GovernanceStore(VaultTable):
         holdings: list[dict[str, Any]],
         deleted_rows: list[dict[str, Any]] | None,
         reason: str | None,
+        pages: PageKeeper,
     ) -> ErasureReceipt:
-        """Delete the vault entry and write the receipt and its audit event, in one transaction."""
-        ve, er = m.vault_entries, m.erasure_receipts
+        """Delete the vault entry, rewrite its page without the value (`pages` seals it again), and
+        write the receipt and its audit event, in one transaction."""
+        ve, vp, er = m.vault_entries, m.vault_pages, m.erasure_receipts
         with write_connection(self.engine) as conn:
             token = conn.execute(sa.select(ve.c.token).where(ve.c.digest == digest)).scalar_one_or_none()
             if token is None:
                 raise LookupError("the vault holds no such value (already erased, or never published)")
             conn.execute(sa.delete(ve).where(ve.c.digest == digest))
+            page_id = pages.page_of(token)
+            where = vp.c.page_id == page_id
+            sealed = conn.execute(sa.select(vp.c.sealed).where(where).with_for_update()).scalar_one_or_none()
+            if sealed is not None:  # None: no page holds the value (nothing left to rewrite)
+                resealed = pages.without(VaultPage(page_id, bytes(sealed)), token)
+                if resealed is None:
+                    conn.execute(sa.delete(vp).where(where))
+                else:
+                    conn.execute(sa.update(vp).where(where).values(sealed=resealed))
             values = {
                 "at": utcnow(),
                 "requested_by": requested_by,

@@ -202,8 +202,19 @@ vault_entries = sa.Table(
     metadata,
     # HMAC-SHA256 of the value under the vault's secret (hex): the same value always finds its entry
     sa.Column("digest", sa.String(64), primary_key=True),
-    sa.Column("token", sa.String(64), nullable=False, unique=True),  # random, what the tables hold
-    sa.Column("ciphertext", sa.Text, nullable=False),  # "v1:" + AES-256-GCM nonce, ciphertext, tag
+    # random, what the tables hold: "pii_" + the id of the page holding its value + random characters
+    # (unique by construction: page ids are the pages' primary key, tokens within a page distinct)
+    sa.Column("token", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False, default=utcnow),
+)
+
+# The values, encrypted a page of entries at a time (migration 0008): "v2" + AES-256-GCM nonce and
+# sealed Arrow IPC (token, value); a page carried over from 0007 holds one "v1 <token> <ciphertext>".
+vault_pages = sa.Table(
+    "vault_pages",
+    metadata,
+    sa.Column("page_id", sa.String(16), primary_key=True),
+    sa.Column("sealed", sa.LargeBinary, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False, default=utcnow),
 )
 
@@ -294,4 +305,5 @@ __all__ = [
     "utcnow",
     "validation_runs",
     "vault_entries",
+    "vault_pages",
 ]

@@ -1,4 +1,4 @@
-"""The PII vault's table in the metadata store: digest -> (token, ciphertext), written and read in bulk.
+"""The PII vault's tables in the metadata store: digest -> token, and the pages that seal the values.
 
 Storage only: how values are digested, encrypted and tokenized is `data_mesh.governance.vault`.
 `GovernanceStore` (`store.governance`) has these methods; this module holds them apart because a
@@ -7,12 +7,15 @@ never do.
 
 Invariants:
 
-* an entry holds a keyed digest, a random token and the value encrypted; never a clear value.
-  Deleting one (erasure, in `store.governance`) is final: nothing maps its token back;
+* an entry holds a keyed digest and a random token; a page (`vault_pages`) holds the values of up to
+  a few thousand entries, sealed together by `governance.vault`; never a clear value. Erasing one
+  (in `store.governance`) deletes the entry and rewrites its page without it, in one transaction:
+  nothing maps its token back;
 * a digest is inserted once: concurrent publishers of the same new value race on the primary key,
-  the loser's row is dropped (`ON CONFLICT DO NOTHING`) and both read back the winner's token;
+  the loser's row is dropped (`ON CONFLICT DO NOTHING`), its pages are sealed without that value
+  (no second copy of it stays behind), and both read back the winner's token;
 * a lookup's memory follows the keys asked for, never the size of the vault;
-* every field is hex or URL-safe base64 behind an ASCII prefix (checked on every write): the bulk
+* every entry field is hex or URL-safe base64 behind an ASCII prefix (checked on every write): the bulk
   paths rely on it (COPY's unescaped text on PostgreSQL; on SQLite a page is read back as one
   comma-joined string per column, which a comma inside a field would shift).
 
@@ -27,11 +30,9 @@ Python; alone, 0.27-0.39 s -> 0.05-0.12 s. PostgreSQL's driver builds rows in C 
 from __future__ import annotations
 
 import io
-import itertools
-import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -46,16 +47,35 @@ if TYPE_CHECKING:
 SCAN_RATIO = 4  # read the whole vault when asked for a quarter of it or more
 CHUNK = 5_000  # values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 SCAN_ROWS = 50_000  # vault rows per page of a scan
-SQLITE_ROWS = 2_000  # vault rows per multi-row INSERT on SQLite (4 parameters each, limit 32,766)
-_SAFE_TEXT = re.compile(r"[0-9A-Za-z_\-=:\t\n]*")  # hex, URL-safe base64 (padded), "pii_", "v1:"
+SQLITE_ROWS = 2_000  # vault rows per multi-row INSERT on SQLite (2 parameters each, limit 32,766)
+_SAFE_FIELD = r"^[0-9A-Za-z_\-=]*$"  # hex, URL-safe base64 (padded), "pii_"
 
 
 class VaultEntry(NamedTuple):
-    """One vault row (a NamedTuple: 200k of them are built per first publication of a large product)."""
+    """One vault row: a value's keyed digest and its token."""
 
     digest: str
     token: str
-    ciphertext: str
+
+
+class VaultPage(NamedTuple):
+    """The sealed values of a page of entries (what is inside is `governance.vault`'s business)."""
+
+    page_id: str
+    sealed: bytes
+
+
+class PageKeeper(Protocol):
+    """What erasure needs of the vault's sealing (`governance.vault.Vault`): the page a token's
+    value is in, and that page sealed again without it (None: nothing left in it)."""
+
+    def page_of(self, token: str) -> str: ...
+
+    def without(self, page: VaultPage, token: str) -> bytes | None: ...
+
+
+Seal = Callable[[frozenset[str]], Iterable[VaultPage]]
+_Written = tuple[int, frozenset[str]]  # entries inserted, tokens of the entries another writer had
 
 
 class VaultTable:
@@ -103,15 +123,12 @@ class VaultTable:
                 found_values.append(page_values)
         return pa.concat_arrays(found_keys), pa.concat_arrays(found_values)
 
-    def _pairs(self, key: str, value: str, keys: Sequence[str]) -> dict[str, str]:
-        import pyarrow as pa
-
-        found_keys, found_values = self._arrow_pairs(key, value, pa.array(list(set(keys)), pa.string()))
-        return dict(zip(found_keys.to_pylist(), found_values.to_pylist(), strict=True))
-
     def tokens_for(self, digests: Sequence[str]) -> dict[str, str]:
         """digest -> token for the digests the vault holds."""
-        return self._pairs("digest", "token", digests)
+        import pyarrow as pa
+
+        found, tokens = self._arrow_pairs("digest", "token", pa.array(list(set(digests)), pa.string()))
+        return dict(zip(found.to_pylist(), tokens.to_pylist(), strict=True))
 
     def token_pairs(self, digests: pa.Array) -> tuple[pa.Array, pa.Array]:
         """(digests, tokens) of the `digests` (an Arrow string array, distinct) that the vault holds,
@@ -119,80 +136,117 @@ class VaultTable:
         Python strings and a dict were 0.4x the Arrow size of the 1M-row batch that needed them."""
         return self._arrow_pairs("digest", "token", digests)
 
-    def ciphertext_pairs(self, tokens: pa.Array) -> tuple[pa.Array, pa.Array]:
-        """(tokens, ciphertexts) of the `tokens` (an Arrow string array, distinct) that the vault
-        still holds (erased ones are absent), aligned, in no particular order."""
-        return self._arrow_pairs("token", "ciphertext", tokens)
+    def add_entries(self, digests: pa.Array, tokens: pa.Array, seal: Seal) -> int:
+        """Insert the entries (`digests` and `tokens`, aligned Arrow string arrays), then the pages
+        `seal` makes of their values, in one transaction. A digest already there keeps its token
+        (another writer got it first): `seal` is given the tokens of those entries, to leave their
+        values out (usually none). Returns how many entries were inserted.
 
-    def add_entries(self, entries: Iterable[VaultEntry]) -> int:
-        """Insert new entries in one transaction (a digest already there keeps its token). Returns
-        how many rows were inserted (fewer than given: another writer got some digests first, and
-        `token_pairs` tells their tokens).
-
-        `entries` may be a generator: it is consumed a page at a time, so a caller can encrypt the
-        next page while nothing but the tokens of the earlier ones stays alive (`governance.vault`).
-        In primary-key order they are written fastest (the token index takes them in random order:
-        a token must not tell where its digest sorts). Measured on SQLite, 200k new entries: 1.15 s
-        with the default page cache (2 MB), 1.02 s with 64 MB, which this no longer asks for. On
-        PostgreSQL the pages are COPYed into a temporary table and moved over in one INSERT ... SELECT
-        (`_copy_entries`): 200k new entries 4.3 s, against 9.1 s with `execute_values` (a quarter of
-        it in `mogrify`), measured side by side.
+        In primary-key order they are written fastest. Measured on SQLite, 200k new entries: 1.4-1.5 s
+        with a value's ciphertext in each entry and an index on the token (0007), about 0.25 s
+        now. On PostgreSQL the entries are COPYed into a temporary table and moved over in one
+        INSERT ... SELECT (`_copy_entries`): 200k 4.3 s against 9.1 s with `execute_values`.
         """
-        write = _copy_entries if self.engine.dialect.name == "postgresql" else _insert_entries
+        postgres = self.engine.dialect.name == "postgresql"
+        write = _copy_entries if postgres else _insert_entries
+        _refuse_unsafe(digests, tokens)
         with write_connection(self.engine) as conn:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            return write(cursor, entries, utcnow())
+            stamp = utcnow()
+            inserted, lost = write(cursor, digests, tokens, stamp)
+            mark = "%s" if postgres else "?"
+            cursor.executemany(
+                f"INSERT INTO vault_pages (page_id, sealed, created_at) VALUES ({mark}, {mark}, {mark})",  # noqa: S608
+                [(p.page_id, p.sealed, stamp if postgres else _sqlite_stamp(stamp)) for p in seal(lost)],
+            )
+            return inserted
 
-    def ciphertexts(self, tokens: Sequence[str]) -> dict[str, str]:
-        """token -> ciphertext for the tokens the vault still holds (erased ones are absent)."""
-        return self._pairs("token", "ciphertext", tokens)
+    def sealed_pages(self, page_ids: Sequence[str] | None) -> list[VaultPage]:
+        """The pages among `page_ids` that the vault holds; every page for None."""
+        query = "SELECT page_id, sealed FROM vault_pages WHERE page_id IN ({})"  # noqa: S608
+        wanted, found = sorted(set(page_ids or ())), list[VaultPage]()
+        with self.engine.connect() as conn:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            if page_ids is None:
+                cursor.execute("SELECT page_id, sealed FROM vault_pages")
+                return [VaultPage(page_id, bytes(sealed)) for page_id, sealed in cursor.fetchall()]
+            for start in range(0, len(wanted), CHUNK):
+                chunk = wanted[start : start + CHUNK]
+                cursor.execute(query.format(self._placeholders(len(chunk))), tuple(chunk))
+                found.extend(VaultPage(page_id, bytes(sealed)) for page_id, sealed in cursor.fetchall())
+        return found
+
+    def page_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(m.vault_pages)).scalar_one())
 
     def entry(self, digest: str) -> VaultEntry | None:
         ve = m.vault_entries
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(ve).where(ve.c.digest == digest)).mappings().first()
-        return VaultEntry(row["digest"], row["token"], row["ciphertext"]) if row else None
+            row = conn.execute(sa.select(ve.c.digest, ve.c.token).where(ve.c.digest == digest)).first()
+        return VaultEntry(row.digest, row.token) if row else None
 
     def vault_size(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(m.vault_entries)).scalar_one())
 
 
-def _checked_text(page: list[VaultEntry]) -> str:
-    """The page as COPY's text format (a tab between fields, a row per line), refused unless every
-    field is hex or URL-safe base64 behind an ASCII prefix: a backslash, or a tab, newline or comma
-    inside a field (which would shift a field or add a row) is refused, not escaped."""
-    text = "".join(f"{e.digest}\t{e.token}\t{e.ciphertext}\n" for e in page)
-    fields_intact = text.count("\t") == 2 * len(page) and text.count("\n") == len(page)
-    if not (fields_intact and _SAFE_TEXT.fullmatch(text)):
-        raise ValueError("a vault entry holds characters outside hex and URL-safe base64")
-    return text
+def _sqlite_stamp(now: datetime) -> str:
+    return now.replace(tzinfo=None).isoformat(" ")  # the text sqlite3 makes of it, made once
 
 
-def _insert_entries(cursor: Any, entries: Iterable[VaultEntry], now: datetime) -> int:
+def _refuse_unsafe(*columns: pa.Array) -> None:
+    """Refuse entries unless every field is hex or URL-safe base64 behind an ASCII prefix: a
+    backslash, or a tab, newline or comma inside a field (which would shift a field or add a row of
+    COPY's text, or a field of a scan's comma-joined page) is refused, not escaped. Checked in Arrow
+    (RE2), once per write: per-page Python regexes and joins cost 0.1 s for 200k entries."""
+    import pyarrow.compute as pc
+
+    for column in columns:
+        if not pc.all(pc.match_substring_regex(column, _SAFE_FIELD)).as_py():
+            raise ValueError("a vault entry holds characters outside hex and URL-safe base64")
+
+
+def _insert_entries(
+    cursor: Any, digests: pa.Array, tokens: pa.Array, now: datetime
+) -> tuple[int, frozenset[str]]:
     """SQLite: multi-row VALUES, `SQLITE_ROWS` entries per statement (200k rows 1.6 s -> 0.9 s against
-    executemany's row at a time); a digest already there counts 0. One JSON text per 25,000 entries
-    unpacked by SQLite (`json_each`) bound less in Python but cost more in SQLite: 200k new entries
-    1.38-1.45 s -> 1.76-1.84 s within a publication, measured side by side."""
-    stamp = now.replace(tzinfo=None).isoformat(" ")  # the text sqlite3 makes of it, made once
-    row = "(?, ?, ?, ?)"
-    inserted, pending = 0, iter(entries)
-    while page := list(itertools.islice(pending, SQLITE_ROWS)):
-        _checked_text(page)
+    executemany's row at a time, when entries held ciphertexts); a digest already there counts 0,
+    and its token is among the lost ones returned."""
+    row = "(?, ?)"
+    inserted, lost = 0, set()
+    for start in range(0, len(digests), SQLITE_ROWS):
+        page_digests = digests.slice(start, SQLITE_ROWS).to_pylist()
+        page_tokens = tokens.slice(start, SQLITE_ROWS).to_pylist()
+        parameters: list[str] = [_sqlite_stamp(now)] * (2 * len(page_digests) + 1)
+        parameters[1::2], parameters[2::2] = page_digests, page_tokens
         cursor.execute(
-            "INSERT INTO vault_entries (digest, token, ciphertext, created_at) "
-            f"VALUES {','.join([row] * len(page))} ON CONFLICT (digest) DO NOTHING",
-            [v for e in page for v in (e.digest, e.token, e.ciphertext, stamp)],
+            "INSERT INTO vault_entries (digest, token, created_at) SELECT column1, column2, ? "
+            f"FROM (VALUES {','.join([row] * len(page_digests))}) WHERE true "
+            "ON CONFLICT (digest) DO NOTHING",
+            parameters,
         )
         inserted += cursor.rowcount
-    return inserted
+        if cursor.rowcount < len(page_digests):  # another writer's entries for some of these values
+            lost |= _lost(cursor, page_digests, page_tokens, "?")
+    return inserted, frozenset(lost)
+
+
+def _lost(cursor: Any, digests: list[str], tokens: list[str], mark: str) -> set[str]:
+    """The tokens of `digests` that the vault holds under another token."""
+    ours = dict(zip(digests, tokens, strict=True))
+    cursor.execute(
+        f"SELECT digest, token FROM vault_entries WHERE digest IN ({','.join([mark] * len(digests))})",  # noqa: S608
+        tuple(digests),
+    )
+    return {ours[digest] for digest, token in cursor.fetchall() if token != ours[digest]}
 
 
 def _sqlite_scan(cursor: Any, key: str, value: str) -> Iterator[tuple[pa.Array, pa.Array]]:
     """Every (key, value) row of the vault, `SCAN_ROWS` at a time in rowid order, each page's
     columns joined by SQLite into one string apiece and split in Arrow (no Python object per row).
     Both aggregates read the same rows in the same order, so the two splits stay aligned; a field
-    with a comma cannot be written (`_checked_text`), and a page whose splits disagree with its
+    with a comma cannot be written (`_refuse_unsafe`), and a page whose splits disagree with its
     row count is an error, never a misaligned answer."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -227,24 +281,33 @@ def _arrow_columns(rows: Sequence[Any]) -> tuple[pa.Array, pa.Array]:
     return pa.array([r[0] for r in rows], pa.string()), pa.array([r[1] for r in rows], pa.string())
 
 
-def _copy_entries(cursor: Any, entries: Iterable[VaultEntry], now: datetime) -> int:
-    """PostgreSQL: COPY `entries` a page at a time into a temporary table dropped at commit, then
+def _copy_entries(
+    cursor: Any, digests: pa.Array, tokens: pa.Array, now: datetime
+) -> tuple[int, frozenset[str]]:
+    """PostgreSQL: COPY the entries a page at a time into a temporary table dropped at commit, then
     one INSERT ... SELECT that skips digests already there and counts what it inserted.
 
-    COPY's text format needs no quoting here: digests are hex, tokens and ciphertexts URL-safe
-    base64 behind an ASCII prefix; anything else is refused rather than escaped (`_checked_text`).
+    COPY's text format needs no quoting here: digests are hex, tokens URL-safe base64 behind an
+    ASCII prefix; anything else is refused rather than escaped (`_refuse_unsafe`).
     """
+    cursor.execute("CREATE TEMPORARY TABLE vault_incoming (digest text, token text) ON COMMIT DROP")
+    for start in range(0, len(digests), CHUNK):
+        page = zip(
+            digests.slice(start, CHUNK).to_pylist(), tokens.slice(start, CHUNK).to_pylist(), strict=True
+        )
+        text = "".join(f"{digest}\t{token}\n" for digest, token in page)
+        cursor.copy_expert("COPY vault_incoming (digest, token) FROM STDIN", io.StringIO(text))
     cursor.execute(
-        "CREATE TEMPORARY TABLE vault_incoming (digest text, token text, ciphertext text) ON COMMIT DROP"
-    )
-    pending = iter(entries)
-    while page := list(itertools.islice(pending, CHUNK)):
-        text = _checked_text(page)
-        cursor.copy_expert("COPY vault_incoming (digest, token, ciphertext) FROM STDIN", io.StringIO(text))
-    cursor.execute(
-        "INSERT INTO vault_entries (digest, token, ciphertext, created_at) "
-        "SELECT digest, token, ciphertext, %s FROM vault_incoming ORDER BY digest "
+        "INSERT INTO vault_entries (digest, token, created_at) "
+        "SELECT digest, token, %s FROM vault_incoming ORDER BY digest "
         "ON CONFLICT (digest) DO NOTHING",
         (now,),
     )
-    return int(cursor.rowcount)
+    inserted = int(cursor.rowcount)
+    if inserted == len(digests):
+        return inserted, frozenset()
+    cursor.execute(
+        "SELECT i.token FROM vault_incoming i JOIN vault_entries e ON e.digest = i.digest "
+        "WHERE e.token <> i.token"
+    )
+    return inserted, frozenset(token for (token,) in cursor.fetchall())

@@ -46,9 +46,9 @@ def test_migrations_applied_once_and_idempotent(db_url: str, monkeypatch):
     try:
         assert current_revision(fresh) is None
         assert migrate(fresh) is True
-        assert current_revision(fresh) == "0007"
+        assert current_revision(fresh) == "0008"
         assert migrate(fresh) is False  # second run: nothing to do
-        assert _version_rows(fresh) == ["0007"]
+        assert _version_rows(fresh) == ["0008"]
         indexes = {i["name"] for i in sa.inspect(fresh).get_indexes("validation_runs")}
         assert "ix_validation_runs_product_id_id" in indexes  # the catalog's latest validation (0005)
         tables = set(sa.inspect(fresh).get_table_names())
@@ -61,6 +61,8 @@ def test_migrations_applied_once_and_idempotent(db_url: str, monkeypatch):
             "publication_inputs",
             "access_events",
             "slo_evaluations",
+            "vault_entries",
+            "vault_pages",
             ALEMBIC_VERSION_TABLE,
         } <= tables
         assert "alembic_version" not in tables
@@ -75,7 +77,7 @@ def test_migrations_applied_once_and_idempotent(db_url: str, monkeypatch):
     monkeypatch.setattr(engine_module, "migrate", forbidden)
     second = MetadataStore(db_url)
     assert second.engine is first.engine is get_engine(db_url)
-    assert _version_rows(second.engine) == ["0007"]
+    assert _version_rows(second.engine) == ["0008"]
 
 
 def test_models_match_migrations(store: MetadataStore):
@@ -197,7 +199,7 @@ def test_concurrent_writers_lose_nothing(db_url: str):
 def test_concurrent_first_start_migration_race(db_url: str):
     _run_workers(start_store, lambda w: (db_url, w))
     store = MetadataStore(db_url)
-    assert _version_rows(store.engine) == ["0007"]
+    assert _version_rows(store.engine) == ["0008"]
     assert store.list_access_events(product_id="p.x").total == WORKERS
 
 
