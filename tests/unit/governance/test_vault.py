@@ -196,6 +196,42 @@ def test_erasing_one_value_reseals_its_page_without_it_and_keeps_the_others(stor
         assert conn.execute(sa.text("SELECT count(*) FROM vault_pages")).scalar() == 0
 
 
+def test_after_an_erasure_the_database_files_hold_no_copy_of_the_old_page(stores, tmp_path):
+    """Someone holding the key and the SQLite files (database and write-ahead log) finds an erased
+    value's page only as resealed, or not at all: its old bytes, which still opened to the value,
+    are nowhere. Both cases: a page resealed without the value, and a page deleted with it."""
+    from data_mesh.metadata.store import VaultPage
+
+    vault = Vault()
+    [alone] = vault.tokens(["alone@example.com"])  # a run with one new value: a page of its own
+    tokens = vault.tokens([f"n{i}@example.com" for i in range(2_000)])  # a page over many db pages
+
+    def sealed(token: str) -> bytes:
+        with stores.engine.connect() as conn:
+            query = sa.text("SELECT sealed FROM vault_pages WHERE page_id = :p")
+            return bytes(conn.execute(query, {"p": vault.page_of(token)}).scalar())
+
+    old = {
+        value: (token, sealed(token))
+        for value, token in (("alone@example.com", alone), ("n7@example.com", tokens[7]))
+    }
+    for value, (token, page) in old.items():
+        assert value in vault.keys.open_page(VaultPage(vault.page_of(token), page))[1].to_pylist()
+        stores.erase(
+            vault.keys.digest(value),
+            requested_by="t",
+            subject_column="email",
+            holdings=[],
+            deleted_rows=None,
+            reason=None,
+            pages=vault,
+        )
+    on_disk = b"".join(f.read_bytes() for f in sorted(tmp_path.glob("meta.db*")))
+    for _, page in old.values():  # no 64-byte piece of either old ciphertext, in any file
+        assert not any(page[i : i + 64] in on_disk for i in range(14, len(page) - 64, 64))
+    assert vault.values(tokens[6:9]) == {tokens[6]: "n6@example.com", tokens[8]: "n8@example.com"}
+
+
 def test_the_keys_never_show_and_a_missing_connection_is_named(monkeypatch):
     keys = vault_keys()
     assert VAULT_KEYS["password"] not in repr(keys) and VAULT_KEYS["hmac_secret"] not in repr(keys)

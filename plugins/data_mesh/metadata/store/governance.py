@@ -18,6 +18,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,8 @@ from . import models as m
 from .engine import ensure_migrated, get_engine, inserted_id, write_connection
 from .records import _Record, as_utc, utcnow
 from .vault import PageKeeper, VaultPage, VaultTable
+
+log = logging.getLogger(__name__)
 
 RequesterKind = Literal["user", "domain"]
 RequestStatus = Literal["pending", "approved", "denied", "revoked"]
@@ -262,7 +265,11 @@ class GovernanceStore(VaultTable):
         """Delete the vault entry, rewrite its page without the value (`pages` seals it again), and
         write the receipt and its audit event, in one transaction."""
         ve, vp, er = m.vault_entries, m.vault_pages, m.erasure_receipts
+        sqlite = self.engine.dialect.name == "sqlite"
         with write_connection(self.engine) as conn:
+            if sqlite:  # the page's old sealed bytes are zeroed where they are freed, not left behind
+                # (Debian's SQLite does it by default; python.org's, Homebrew's and conda's do not)
+                conn.exec_driver_sql("PRAGMA secure_delete = ON")
             token = conn.execute(sa.select(ve.c.token).where(ve.c.digest == digest)).scalar_one_or_none()
             if token is None:
                 raise LookupError("the vault holds no such value (already erased, or never published)")
@@ -295,7 +302,21 @@ class GovernanceStore(VaultTable):
                 None,
                 {"receipt": receipt_id, "column": subject_column, "products": products},
             )
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA secure_delete = OFF")
+        if sqlite:
+            self._checkpoint()
         return self.receipts(receipt_id=receipt_id)[0]
+
+    def _checkpoint(self) -> None:
+        """SQLite: move the write-ahead log into the database file and truncate it, so that no frame
+        of a page as it was before an erasure stays in the `-wal` file. Readers still on an older
+        snapshot make it wait (the busy timeout), then give up: the next checkpoint completes it."""
+        with self.engine.connect() as conn:
+            busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            conn.commit()
+        if busy:
+            log.warning("erasure: the SQLite write-ahead log could not be truncated yet (readers active)")
 
     def receipts(self, digest: str | None = None, receipt_id: int | None = None) -> list[ErasureReceipt]:
         er = m.erasure_receipts
