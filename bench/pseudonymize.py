@@ -6,8 +6,8 @@ case in a fresh process, validated and published exactly as the validate + publi
 (`check_and_stage` + `commit`) into a warehouse and metadata database of its own:
 
 * plain: the same contract with `customer_email` not restricted (no tokens);
-* first: the real contract on an empty vault: every one of the 200k values is new (HMAC + AES-GCM +
-  insert each);
+* first: the real contract on an empty vault: every one of the 200k values is new (an HMAC and a
+  row each, and 49 sealed pages);
 * again: the real contract with every value already in the vault (a daily re-publication);
 * read: the governed read of the whole version with the pii-readers grant (tokens re-identified),
   against the same read's storage scan (tokens as stored).

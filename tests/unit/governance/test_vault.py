@@ -31,6 +31,19 @@ def stores(tmp_path, monkeypatch):
     dispose_engines()
 
 
+def erase(stores: GovernanceStore, vault: Vault, value: str) -> None:
+    """Erase one value as `governance.erasure` does, with no holdings to record."""
+    stores.erase(
+        vault.keys.digest(value),
+        requested_by="t",
+        subject_column="email",
+        holdings=[],
+        deleted_rows=None,
+        reason=None,
+        pages=vault,
+    )
+
+
 def test_the_same_value_gets_the_same_random_token_and_nulls_stay_null(stores):
     vault = Vault()
     table = pa.table({"email": ["a@x.io", None, "b@x.io", "a@x.io"], "n": [1, 2, 3, 4]})
@@ -98,15 +111,7 @@ def test_two_publishers_tokenizing_the_same_new_values_agree(stores):
 def test_reidentify_returns_the_values_and_an_erased_token_stays_a_token(stores):
     vault = Vault()
     tokens = vault.tokens(["keep@x.io", "gone@x.io"])
-    stores.erase(
-        vault.keys.digest("gone@x.io"),
-        requested_by="t",
-        subject_column="email",
-        holdings=[],
-        deleted_rows=None,
-        reason=None,
-        pages=vault,
-    )
+    erase(stores, vault, "gone@x.io")
     for kind in (pa.string(), pa.large_string()):  # as stored, and as engines that read large types give it
         table = pa.table({"email": pa.array([*tokens, None], kind)})
         back = vault.reidentify(table, ["email"]).column("email").to_pylist()
@@ -161,15 +166,7 @@ def test_erasing_one_value_reseals_its_page_without_it_and_keeps_the_others(stor
         before = conn.execute(
             sa.text("SELECT sealed FROM vault_pages WHERE page_id = :p"), {"p": page}
         ).scalar()
-    stores.erase(
-        vault.keys.digest("gone@x.io"),
-        requested_by="t",
-        subject_column="email",
-        holdings=[],
-        deleted_rows=None,
-        reason=None,
-        pages=vault,
-    )
+    erase(stores, vault, "gone@x.io")
     with stores.engine.connect() as conn:
         after = conn.execute(
             sa.text("SELECT sealed FROM vault_pages WHERE page_id = :p"), {"p": page}
@@ -183,15 +180,7 @@ def test_erasing_one_value_reseals_its_page_without_it_and_keeps_the_others(stor
     assert tokens[1] in old_tokens.to_pylist() and tokens[1] not in new_tokens.to_pylist()
     assert sorted(new_values.to_pylist()) == ["also@x.io", "stay@x.io"]
     for value in ("stay@x.io", "also@x.io"):
-        stores.erase(
-            vault.keys.digest(value),
-            requested_by="t",
-            subject_column="email",
-            holdings=[],
-            deleted_rows=None,
-            reason=None,
-            pages=vault,
-        )
+        erase(stores, vault, value)
     with stores.engine.connect() as conn:  # the last value erased: the page is gone
         assert conn.execute(sa.text("SELECT count(*) FROM vault_pages")).scalar() == 0
 
@@ -217,19 +206,34 @@ def test_after_an_erasure_the_database_files_hold_no_copy_of_the_old_page(stores
     }
     for value, (token, page) in old.items():
         assert value in vault.keys.open_page(VaultPage(vault.page_of(token), page))[1].to_pylist()
-        stores.erase(
-            vault.keys.digest(value),
-            requested_by="t",
-            subject_column="email",
-            holdings=[],
-            deleted_rows=None,
-            reason=None,
-            pages=vault,
-        )
+        erase(stores, vault, value)
     on_disk = b"".join(f.read_bytes() for f in sorted(tmp_path.glob("meta.db*")))
     for _, page in old.values():  # no 64-byte piece of either old ciphertext, in any file
         assert not any(page[i : i + 64] in on_disk for i in range(14, len(page) - 64, 64))
     assert vault.values(tokens[6:9]) == {tokens[6]: "n6@example.com", tokens[8]: "n8@example.com"}
+
+
+@pytest.mark.parametrize("every_page", [False, True], ids=["pages-of-its-tokens", "every-page"])
+def test_both_ways_of_reidentifying_a_column_give_the_same_rows(stores, monkeypatch, every_page):
+    """A column is matched against every page when it is large next to the vault, else against the
+    pages its distinct tokens name: the same values, nulls, erased and unknown tokens either way,
+    across chunks, whatever the string type."""
+    import data_mesh.governance.vault as vault_module
+
+    monkeypatch.setattr(vault_module, "PAGE_ENTRIES", 3)  # several pages
+    monkeypatch.setattr(vault_module, "SCAN_RATIO", 10_000 if every_page else 0)
+    vault = Vault()
+    values = [f"v{i}@example.com" for i in range(10)]
+    tokens = vault.tokens(values)
+    erase(stores, vault, "v4@example.com")
+    unknown = tokens[0][:-3] + "zzz"
+    rows = [tokens[9], None, tokens[4], unknown, tokens[0], tokens[9], "not-a-token"]
+    expected = ["v9@example.com", None, tokens[4], unknown, "v0@example.com", "v9@example.com", "not-a-token"]
+    for kind in (pa.string(), pa.large_string()):
+        column = pa.chunked_array([pa.array(rows[:3], kind), pa.array(rows[3:], kind)])
+        back = vault.reidentify(pa.table({"email": column, "n": range(7)}), ["email"])
+        assert back.column("email").to_pylist() == expected and back.schema.field("email").type == pa.string()
+        assert back.column("n").to_pylist() == list(range(7))
 
 
 def test_the_keys_never_show_and_a_missing_connection_is_named(monkeypatch):
