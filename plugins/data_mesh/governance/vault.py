@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import binascii
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from data_mesh.governance.vault_keys import (
@@ -75,6 +75,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+Write = Callable[[], "pa.Array | None"]  # writes new entries; None, or every token as the vault holds it
+Settle = Callable[[], bool]  # waits for pending entries: do the tokens drawn stand?
+
 FRESH_CHUNK = 25_000  # values digested at a time
 SCAN_RATIO = 4  # a column a quarter of the vault's size or more is matched against every page
 PAGE_ENTRIES = 4_096  # values sealed per page: erasing one reseals 4,096 (a millisecond)
@@ -85,6 +88,14 @@ def at_rest(spec: ProductSpec, table: pa.Table) -> pa.Table:
     if not any(c in table.column_names for c in spec.restricted_columns):
         return table
     return Vault().pseudonymize(table, spec.restricted_columns)
+
+
+def at_rest_pending(spec: ProductSpec, table: pa.Table) -> tuple[pa.Table, Settle]:
+    """`at_rest`, with the new values' vault entries still being written (`Vault.pseudonymize_pending`):
+    the table may be written meanwhile, and kept only if `settle()` is True."""
+    if not any(c in table.column_names for c in spec.restricted_columns):
+        return table, lambda: True
+    return Vault().pseudonymize_pending(table, spec.restricted_columns)
 
 
 def refuse_clear_values(spec: ProductSpec, table: pa.Table) -> None:
@@ -124,7 +135,15 @@ class Vault:
         return self.token_array(pa.array(list(values), pa.string())).to_pylist()
 
     def token_array(self, values: pa.Array) -> pa.Array:
-        """The token of each of `values` (distinct, no nulls), creating the entries of the new ones.
+        """The token of each of `values` (distinct, no nulls), creating the entries of the new ones."""
+        tokens, write = self._assigned(values)
+        corrected = write() if write else None
+        return tokens if corrected is None else corrected
+
+    def _assigned(self, values: pa.Array) -> tuple[pa.Array, Write | None]:
+        """The token of each of `values` (distinct, no nulls), and what writes the new ones' entries
+        (None when every value is known). Until it has run, the new tokens are only drawn: it
+        returns None when they all stand, else every value's token as the vault now holds it.
 
         Bounded memory: digests are made `FRESH_CHUNK` values at a time and kept as Arrow, and the
         vault's known pairs come back as Arrow (`GovernanceStore.token_pairs`). New values are
@@ -149,7 +168,7 @@ class Vault:
             known_at = np.flatnonzero(is_known).astype(np.int64)
         tokens_known = pc.take(known_tokens, pc.index_in(digests.take(known_at), value_set=known_digests))
         if len(known_at) == count:
-            return tokens_known
+            return tokens_known, None
         # New values, in random order (positions in `values`): cut into pages, each drawing its tokens.
         new_at = shuffled(np.setdiff1d(np.arange(count), known_at, assume_unique=True))
         new_digests, new_values = digests.take(new_at), values.take(new_at)
@@ -174,16 +193,21 @@ class Vault:
 
         # Primary-key order, the vault's fastest insert: a digest's first 8 bytes sort as its hex does.
         order = np.argsort(np.frombuffer(raw, dtype=">u8")[::4][new_at], kind="stable")
-        inserted = self.store.add_entries(new_digests.take(order), tokens.take(order), seal)
-        log.info("vault: %d new values tokenized (%d already known)", inserted, count - inserted)
-        if inserted < len(new_at):  # another publisher wrote some of these values first: its tokens stand
+
+        def write() -> pa.Array | None:
+            inserted = self.store.add_entries(new_digests.take(order), tokens.take(order), seal)
+            log.info("vault: %d new values tokenized (%d already known)", inserted, count - len(new_at))
+            if inserted == len(new_at):
+                return None
+            # Another publisher wrote some of these values first: its tokens stand.
             found_digests, found_tokens = self.store.token_pairs(digests)
             return pc.take(found_tokens, pc.index_in(digests, value_set=found_digests))
+
         # Each value's token back in the order of `values`, by position (no hashing).
         at = np.concatenate([known_at, new_at])
         back = np.empty(count, dtype=np.int64)
         back[at] = np.arange(count)
-        return pa.concat_arrays([tokens_known, tokens]).take(pa.array(back))
+        return pa.concat_arrays([tokens_known, tokens]).take(pa.array(back)), write
 
     def token_of(self, value: str) -> str | None:
         """The token of a value if the vault holds it (no entry is created)."""
@@ -257,6 +281,30 @@ class Vault:
         320 MB held through the write).
         """
         return self._map(table, columns, self.token_array, encode=True)
+
+    def pseudonymize_pending(self, table: pa.Table, columns: Iterable[str]) -> tuple[pa.Table, Settle]:
+        """`pseudonymize`, returning before the new values' entries are written: they are written
+        on a thread meanwhile, so that the caller can write the table at the same time (the
+        Parquet file of a first publication, 0.3 s, beside the vault's 0.3 s on SQLite). `settle()`
+        waits for them: True when every token stands, False when another publisher wrote some of
+        the values first, and the table must be tokenized again (`pseudonymize`: its tokens)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        writes: list[Write] = []
+
+        def assign(distinct: pa.Array) -> pa.Array:
+            tokens, write = self._assigned(distinct)
+            if write is not None:
+                writes.append(write)
+            return tokens
+
+        tokenized = self._map(table, columns, assign, encode=True)
+        if not writes:
+            return tokenized, lambda: True
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vault-write")
+        written = pool.submit(lambda: [write() is None for write in writes])
+        pool.shutdown(wait=False)  # the write goes on; `settle` waits for it
+        return tokenized, lambda: all(written.result())
 
     def reidentify(self, table: pa.Table, columns: Iterable[str]) -> pa.Table:
         """`table` with the tokens of `columns` turned back into values; erased tokens stay tokens.

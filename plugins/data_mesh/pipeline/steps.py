@@ -12,6 +12,7 @@ is the only one that decides what a failed `ValidationReport` means.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -98,13 +99,16 @@ def check_and_stage(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from data_mesh.governance.vault import at_rest
     from data_mesh.quality.evaluate import evaluate
 
     suite = conf.expectations_folder() / spec.expectation_suite
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage") as pool:
         staging = pool.submit(
-            lambda: store.stage(at_rest(spec, table) if stored is None else stored, window.key)
+            lambda: (
+                _stage_at_rest(spec, store, table, window.key)
+                if stored is None
+                else store.stage(stored, window.key)
+            )
         )
         try:
             published_keys = store.published_keys(spec.primary_key, except_partition=window.key)
@@ -117,6 +121,32 @@ def check_and_stage(
     # Rejected: the report says why; a staging error (e.g. nulls in a required column) adds nothing.
     _discard(store, staging)
     return report, None
+
+
+def _stage_at_rest(
+    spec: ProductSpec, store: ProductStorage, table: pa.Table, partition: str
+) -> StagedPartition:
+    """Stage `table` as stored (restricted columns as vault tokens) while the vault writes the
+    entries of its new values; the file is kept only once they stand. Should another publisher
+    have written some of the values first, the file is staged again with that publisher's tokens:
+    no staged file ever holds a token the vault does not map back."""
+    from data_mesh.governance.vault import at_rest, at_rest_pending
+
+    tokenized, settle = at_rest_pending(spec, table)
+    try:
+        staged = store.stage(tokenized, partition)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            settle()  # the entries are written (or failed) before the error is reported
+        raise
+    try:
+        if settle():
+            return staged
+    except BaseException:
+        store.discard(staged)
+        raise
+    store.discard(staged)
+    return store.stage(at_rest(spec, table), partition)
 
 
 def _discard(store: ProductStorage, staging: Future[StagedPartition]) -> None:
