@@ -14,7 +14,8 @@ Invariants:
 * a digest is inserted once: concurrent publishers of the same new value race on the primary key,
   the loser's row is dropped (`ON CONFLICT DO NOTHING`), its pages are sealed without that value
   (no second copy of it stays behind), and both read back the winner's token;
-* a lookup's memory follows the keys asked for, never the size of the vault;
+* a lookup's memory follows the keys asked for, never the size of the vault (every page is read
+  only for a column at least a quarter of the vault's size: `governance.vault`);
 * every entry field is hex or URL-safe base64 behind an ASCII prefix (checked on every write): the bulk
   paths rely on it (COPY's unescaped text on PostgreSQL; on SQLite a page is read back as one
   comma-joined string per column, which a comma inside a field would shift).
