@@ -46,12 +46,13 @@ from data_mesh.governance.vault_keys import (
     vault_keys,
 )
 from data_mesh.governance.vault_tokens import (
-    PAGE_ID_CHARS,
     TOKEN_PREFIX,
     dictionary,
     fixed_width_strings,
     matched,
     new_page_ids,
+    page_ids,
+    page_of,
     page_tokens,
     shuffled,
 )
@@ -228,20 +229,15 @@ class Vault:
     def _decrypted(self, tokens: pa.Array) -> tuple[pa.Array, pa.Array]:
         """(tokens, values), aligned, of every page that `tokens` name (each opened once) that the
         vault holds and the current key opens: the values of `tokens` not erased, and others'."""
-        import pyarrow.compute as pc
+        return self._opened(page_ids(tokens))
 
-        tokens = tokens.filter(pc.starts_with(tokens, TOKEN_PREFIX))
-        first = len(TOKEN_PREFIX)
-        page_ids = pc.unique(pc.utf8_slice_codeunits(tokens, first, first + PAGE_ID_CHARS))
-        return self._opened(page_ids.to_pylist())
-
-    def _opened(self, page_ids: list[str] | None) -> tuple[pa.Array, pa.Array]:
-        """(tokens, values), aligned, of the pages `page_ids` (every page for None) that the vault
-        holds and the current key opens."""
+    def _opened(self, pages: list[str] | None) -> tuple[pa.Array, pa.Array]:
+        """(tokens, values), aligned, of the pages whose ids are `pages` (every page for None) that
+        the vault holds and the current key opens."""
         import pyarrow as pa
 
         found, clear, unreadable = [pa.array([], pa.string())], [pa.array([], pa.string())], 0
-        for page in self.store.sealed_pages(page_ids):
+        for page in self.store.sealed_pages(pages):
             try:
                 in_page, page_values = self.keys.open_page(page)
             except InvalidCiphertext:  # sealed under another key (the Connection was replaced), or altered
@@ -255,7 +251,7 @@ class Vault:
 
     # What erasure needs (`metadata.store.PageKeeper`): the page of a token, and that page without it.
     def page_of(self, token: str) -> str:
-        return token[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + PAGE_ID_CHARS]
+        return page_of(token)
 
     def without(self, page: VaultPage, token: str) -> bytes | None:
         """The page sealed again (a new nonce) without `token`'s value; None when nothing is left."""
@@ -311,27 +307,21 @@ class Vault:
         """`table` with the tokens of `columns` turned back into values; erased tokens stay tokens.
 
         A column at least a quarter the size of the vault is matched against every page at once
-        (`_matched`); a smaller one opens the pages of its distinct tokens only. 1M orders with 200k
-        distinct addresses: 0.5 s in 200k per-entry decryptions and lookups (0007), then 0.17 s
-        opening the pages of the column's distinct tokens, 0.07 s of it hashing the 1M tokens, then
-        about 0.07 s matching every row against the 49 pages' pairs on both cores.
+        (`vault_tokens.matched`); a smaller one opens the pages of its distinct tokens only. 1M
+        orders with 200k distinct addresses: 0.5 s in 200k per-entry decryptions and lookups
+        (0007), then 0.17 s opening the pages of the column's distinct tokens, 0.07 s of it hashing
+        the 1M tokens, then about 0.07 s matching every row against the 49 pages' pairs on both
+        cores.
         """
-        import pyarrow as pa
-
         columns = [name for name in columns if name in table.column_names]
-        if not columns or not table.num_rows:
-            return self._map(table, columns, self._reidentify_distinct)
-        if table.num_rows * SCAN_RATIO < self.store.page_count() * PAGE_ENTRIES:
-            return self._map(table, columns, self._reidentify_distinct)
-        tokens, values = self._opened(None)
-        for name in columns:
-            index = table.column_names.index(name)
-            column = table.column(index)
-            if not pa.types.is_string(column.type):  # large_string too: the values are string
-                column = column.cast(pa.string())
-            field = table.schema.field(index).with_type(pa.string())
-            table = table.set_column(index, field, matched(column, tokens, values))
-        return table
+        if (
+            columns
+            and table.num_rows
+            and table.num_rows * SCAN_RATIO >= self.store.page_count() * PAGE_ENTRIES
+        ):
+            tokens, values = self._opened(None)
+            return self._replace(table, columns, lambda column: matched(column, tokens, values))
+        return self._map(table, columns, self._reidentify_distinct)
 
     def _reidentify_distinct(self, distinct: pa.Array) -> pa.Array:
         """The value of each distinct token, in Arrow: a token that nothing maps back (erased, or
@@ -348,22 +338,33 @@ class Vault:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        def replace(column: pa.ChunkedArray) -> pa.ChunkedArray:
+            distinct, positions = dictionary(column)
+            replacements = mapping(distinct) if len(distinct) else pa.array([], pa.string())
+            if encode:
+                return pa.chunked_array(
+                    [pa.DictionaryArray.from_arrays(chunk, replacements) for chunk in positions],
+                    pa.dictionary(pa.int32(), pa.string()),
+                )
+            return pa.chunked_array([pc.take(replacements, chunk) for chunk in positions], pa.string())
+
+        return Vault._replace(table, columns, replace)
+
+    @staticmethod
+    def _replace(
+        table: pa.Table, columns: Iterable[str], replace: Callable[[pa.ChunkedArray], pa.ChunkedArray]
+    ) -> pa.Table:
+        """`table` with each of `columns` (that it has) replaced by `replace(column)`, the column
+        given as string (large_string too: every replacement is string or its dictionary)."""
+        import pyarrow as pa
+
         for name in columns:
             if name not in table.column_names:
                 continue
             index = table.column_names.index(name)
             column = table.column(index)
-            if not pa.types.is_string(column.type):  # large_string too: every mapping gives string
+            if not pa.types.is_string(column.type):
                 column = column.cast(pa.string())
-            distinct, positions = dictionary(column)
-            replacements = mapping(distinct) if len(distinct) else pa.array([], pa.string())
-            if encode:
-                kind = pa.dictionary(pa.int32(), pa.string())
-                replaced = pa.chunked_array(
-                    [pa.DictionaryArray.from_arrays(chunk, replacements) for chunk in positions], kind
-                )
-            else:
-                kind = pa.string()
-                replaced = pa.chunked_array([pc.take(replacements, chunk) for chunk in positions], kind)
-            table = table.set_column(index, table.schema.field(index).with_type(kind), replaced)
+            replaced = replace(column)
+            table = table.set_column(index, table.schema.field(index).with_type(replaced.type), replaced)
         return table

@@ -93,3 +93,17 @@ def page_tokens(page_id: str, count: int) -> pa.Array:
 
 def new_page_ids(count: int) -> list[str]:
     return _random_text(count, PAGE_ID_CHARS).to_pylist()
+
+
+def page_of(token: str) -> str:
+    """The id of the page that holds a token's value."""
+    return token[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + PAGE_ID_CHARS]
+
+
+def page_ids(tokens: pa.Array) -> list[str]:
+    """The distinct ids of the pages that hold the values of `tokens` (what is not a token: none)."""
+    import pyarrow.compute as pc
+
+    tokens = tokens.filter(pc.starts_with(tokens, TOKEN_PREFIX))
+    first = len(TOKEN_PREFIX)
+    return pc.unique(pc.utf8_slice_codeunits(tokens, first, first + PAGE_ID_CHARS)).to_pylist()

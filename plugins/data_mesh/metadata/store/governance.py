@@ -265,11 +265,7 @@ class GovernanceStore(VaultTable):
         """Delete the vault entry, rewrite its page without the value (`pages` seals it again), and
         write the receipt and its audit event, in one transaction."""
         ve, vp, er = m.vault_entries, m.vault_pages, m.erasure_receipts
-        sqlite = self.engine.dialect.name == "sqlite"
-        with write_connection(self.engine) as conn:
-            if sqlite:  # the page's old sealed bytes are zeroed where they are freed, not left behind
-                # (Debian's SQLite does it by default; python.org's, Homebrew's and conda's do not)
-                conn.exec_driver_sql("PRAGMA secure_delete = ON")
+        with write_connection(self.engine) as conn:  # SQLite zeroes what it frees (`secure_delete`)
             token = conn.execute(sa.select(ve.c.token).where(ve.c.digest == digest)).scalar_one_or_none()
             if token is None:
                 raise LookupError("the vault holds no such value (already erased, or never published)")
@@ -302,9 +298,7 @@ class GovernanceStore(VaultTable):
                 None,
                 {"receipt": receipt_id, "column": subject_column, "products": products},
             )
-            if sqlite:
-                conn.exec_driver_sql("PRAGMA secure_delete = OFF")
-        if sqlite:
+        if self.engine.dialect.name == "sqlite":
             self._checkpoint()
         return self.receipts(receipt_id=receipt_id)[0]
 

@@ -89,53 +89,50 @@ class VaultTable:
     def _placeholders(self, count: int) -> str:
         return ",".join(["?" if self.engine.dialect.paramstyle == "qmark" else "%s"] * count)
 
-    def _pages(self, key: str, value: str, keys: pa.Array) -> Iterator[tuple[pa.Array, pa.Array]]:
-        """Aligned Arrow (key, value) pages holding every vault row whose `key` is one of `keys`
-        (no others): a scan of the whole table, page by page, when the keys are a large part of it,
-        else a lookup by index for each chunk of keys, given in index order (half the B-tree work).
-        Measured on SQLite, 200k of 200k entries: 0.66 s by index, 0.05-0.12 s by scan. The pages
-        of a scan are separate statements: an entry written or erased meanwhile is in or out of the
-        answer, as it would be a moment earlier or later."""
+    def _pages(self, digests: pa.Array) -> Iterator[tuple[pa.Array, pa.Array]]:
+        """Aligned Arrow (digest, token) pages holding every vault entry whose digest is one of
+        `digests` (no others): a scan of the whole table, page by page, when they are a large part
+        of it, else a lookup by index for each chunk of them, given in index order (half the B-tree
+        work). Measured on SQLite, 200k of 200k entries: 0.66 s by index, 0.05-0.12 s by scan. The
+        pages of a scan are separate statements: an entry written or erased meanwhile is in or out
+        of the answer, as it would be a moment earlier or later."""
         import pyarrow.compute as pc
 
         with self.engine.connect() as conn:
             # The driver's cursor: plain tuples (SQLAlchemy's Row objects doubled the cost of a scan).
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            if len(keys) * SCAN_RATIO >= self.vault_size():
+            if len(digests) * SCAN_RATIO >= self.vault_size():
                 scan = _sqlite_scan if self.engine.dialect.name == "sqlite" else _fetched_scan
-                for page_keys, page_values in scan(cursor, key, value):
-                    keep = pc.is_in(page_keys, value_set=keys)
-                    yield page_keys.filter(keep), page_values.filter(keep)
+                for page_digests, page_tokens in scan(cursor):
+                    keep = pc.is_in(page_digests, value_set=digests)
+                    yield page_digests.filter(keep), page_tokens.filter(keep)
                 return
-            ordered = keys.take(pc.sort_indices(keys))  # sorted only for a lookup by index
-            query = f"SELECT {key}, {value} FROM vault_entries WHERE {key} IN ({{}})"  # noqa: S608
+            ordered = digests.take(pc.sort_indices(digests))  # sorted only for a lookup by index
+            query = "SELECT digest, token FROM vault_entries WHERE digest IN ({})"  # noqa: S608
             for start in range(0, len(ordered), CHUNK):
                 chunk = ordered.slice(start, CHUNK).to_pylist()
                 cursor.execute(query.format(self._placeholders(len(chunk))), tuple(chunk))
                 yield _arrow_columns(cursor.fetchall())
 
-    def _arrow_pairs(self, key: str, value: str, keys: pa.Array) -> tuple[pa.Array, pa.Array]:
-        import pyarrow as pa
-
-        found_keys, found_values = [pa.array([], pa.string())], [pa.array([], pa.string())]
-        if len(keys):
-            for page_keys, page_values in self._pages(key, value, keys):
-                found_keys.append(page_keys)
-                found_values.append(page_values)
-        return pa.concat_arrays(found_keys), pa.concat_arrays(found_values)
-
     def tokens_for(self, digests: Sequence[str]) -> dict[str, str]:
         """digest -> token for the digests the vault holds."""
         import pyarrow as pa
 
-        found, tokens = self._arrow_pairs("digest", "token", pa.array(list(set(digests)), pa.string()))
+        found, tokens = self.token_pairs(pa.array(list(set(digests)), pa.string()))
         return dict(zip(found.to_pylist(), tokens.to_pylist(), strict=True))
 
     def token_pairs(self, digests: pa.Array) -> tuple[pa.Array, pa.Array]:
         """(digests, tokens) of the `digests` (an Arrow string array, distinct) that the vault holds,
         as two aligned Arrow string arrays, in no particular order. Arrow, not a dict: 200k pairs as
         Python strings and a dict were 0.4x the Arrow size of the 1M-row batch that needed them."""
-        return self._arrow_pairs("digest", "token", digests)
+        import pyarrow as pa
+
+        found, tokens = [pa.array([], pa.string())], [pa.array([], pa.string())]
+        if len(digests):
+            for page_digests, page_tokens in self._pages(digests):
+                found.append(page_digests)
+                tokens.append(page_tokens)
+        return pa.concat_arrays(found), pa.concat_arrays(tokens)
 
     def add_entries(self, digests: pa.Array, tokens: pa.Array, seal: Seal) -> int:
         """Insert the entries (`digests` and `tokens`, aligned Arrow string arrays), then the pages
@@ -164,22 +161,18 @@ class VaultTable:
 
     def sealed_pages(self, page_ids: Sequence[str] | None) -> list[VaultPage]:
         """The pages among `page_ids` that the vault holds; every page for None."""
-        query = "SELECT page_id, sealed FROM vault_pages WHERE page_id IN ({})"  # noqa: S608
-        wanted, found = sorted(set(page_ids or ())), list[VaultPage]()
+        query = "SELECT page_id, sealed FROM vault_pages"
         with self.engine.connect() as conn:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             if page_ids is None:
-                cursor.execute("SELECT page_id, sealed FROM vault_pages")
+                cursor.execute(query)
                 return [VaultPage(page_id, bytes(sealed)) for page_id, sealed in cursor.fetchall()]
+            wanted, found = sorted(set(page_ids)), list[VaultPage]()
             for start in range(0, len(wanted), CHUNK):
                 chunk = wanted[start : start + CHUNK]
-                cursor.execute(query.format(self._placeholders(len(chunk))), tuple(chunk))
+                cursor.execute(f"{query} WHERE page_id IN ({self._placeholders(len(chunk))})", tuple(chunk))
                 found.extend(VaultPage(page_id, bytes(sealed)) for page_id, sealed in cursor.fetchall())
         return found
-
-    def page_count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(m.vault_pages)).scalar_one())
 
     def entry(self, digest: str) -> VaultEntry | None:
         ve = m.vault_entries
@@ -188,8 +181,14 @@ class VaultTable:
         return VaultEntry(row.digest, row.token) if row else None
 
     def vault_size(self) -> int:
+        return self._count(m.vault_entries)
+
+    def page_count(self) -> int:
+        return self._count(m.vault_pages)
+
+    def _count(self, table: sa.Table) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(m.vault_entries)).scalar_one())
+            return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
 def _sqlite_stamp(now: datetime) -> str:
@@ -208,9 +207,7 @@ def _refuse_unsafe(*columns: pa.Array) -> None:
             raise ValueError("a vault entry holds characters outside hex and URL-safe base64")
 
 
-def _insert_entries(
-    cursor: Any, digests: pa.Array, tokens: pa.Array, now: datetime
-) -> tuple[int, frozenset[str]]:
+def _insert_entries(cursor: Any, digests: pa.Array, tokens: pa.Array, now: datetime) -> _Written:
     """SQLite: multi-row VALUES, `SQLITE_ROWS` entries per statement (200k rows 1.6 s -> 0.9 s against
     executemany's row at a time, when entries held ciphertexts); a digest already there counts 0,
     and its token is among the lost ones returned."""
@@ -229,22 +226,22 @@ def _insert_entries(
         )
         inserted += cursor.rowcount
         if cursor.rowcount < len(page_digests):  # another writer's entries for some of these values
-            lost |= _lost(cursor, page_digests, page_tokens, "?")
+            lost |= _lost(cursor, page_digests, page_tokens)
     return inserted, frozenset(lost)
 
 
-def _lost(cursor: Any, digests: list[str], tokens: list[str], mark: str) -> set[str]:
-    """The tokens of `digests` that the vault holds under another token."""
+def _lost(cursor: Any, digests: list[str], tokens: list[str]) -> set[str]:
+    """SQLite: the tokens of `digests` that the vault holds under another token."""
     ours = dict(zip(digests, tokens, strict=True))
     cursor.execute(
-        f"SELECT digest, token FROM vault_entries WHERE digest IN ({','.join([mark] * len(digests))})",  # noqa: S608
+        f"SELECT digest, token FROM vault_entries WHERE digest IN ({','.join('?' * len(digests))})",  # noqa: S608
         tuple(digests),
     )
     return {ours[digest] for digest, token in cursor.fetchall() if token != ours[digest]}
 
 
-def _sqlite_scan(cursor: Any, key: str, value: str) -> Iterator[tuple[pa.Array, pa.Array]]:
-    """Every (key, value) row of the vault, `SCAN_ROWS` at a time in rowid order, each page's
+def _sqlite_scan(cursor: Any) -> Iterator[tuple[pa.Array, pa.Array]]:
+    """Every (digest, token) entry of the vault, `SCAN_ROWS` at a time in rowid order, each page's
     columns joined by SQLite into one string apiece and split in Arrow (no Python object per row).
     Both aggregates read the same rows in the same order, so the two splits stay aligned; a field
     with a comma cannot be written (`_refuse_unsafe`), and a page whose splits disagree with its
@@ -253,38 +250,36 @@ def _sqlite_scan(cursor: Any, key: str, value: str) -> Iterator[tuple[pa.Array, 
     import pyarrow.compute as pc
 
     query = (
-        f"SELECT group_concat({key}, ','), group_concat({value}, ','), max(rowid), count(*) "  # noqa: S608
-        f"FROM (SELECT rowid, {key}, {value} FROM vault_entries WHERE rowid > ? ORDER BY rowid LIMIT ?)"
+        "SELECT group_concat(digest, ','), group_concat(token, ','), max(rowid), count(*) "
+        "FROM (SELECT rowid, digest, token FROM vault_entries WHERE rowid > ? ORDER BY rowid LIMIT ?)"
     )
     after = 0
     while True:
-        keys, values, after, count = cursor.execute(query, (after, SCAN_ROWS)).fetchone()
+        digests, tokens, after, count = cursor.execute(query, (after, SCAN_ROWS)).fetchone()
         if not count:
             return
-        page_keys = pc.split_pattern(pa.array([keys], pa.string()), ",").flatten()
-        page_values = pc.split_pattern(pa.array([values], pa.string()), ",").flatten()
-        if not len(page_keys) == len(page_values) == count:
-            raise ValueError(f"vault scan: a page of {count} rows split into {len(page_keys)} keys")
-        yield page_keys, page_values
+        page_digests = pc.split_pattern(pa.array([digests], pa.string()), ",").flatten()
+        page_tokens = pc.split_pattern(pa.array([tokens], pa.string()), ",").flatten()
+        if not len(page_digests) == len(page_tokens) == count:
+            raise ValueError(f"vault scan: a page of {count} rows split into {len(page_digests)} digests")
+        yield page_digests, page_tokens
 
 
-def _fetched_scan(cursor: Any, key: str, value: str) -> Iterator[tuple[pa.Array, pa.Array]]:
-    """Every (key, value) row of the vault, `SCAN_ROWS` rows per fetch (PostgreSQL)."""
-    cursor.execute(f"SELECT {key}, {value} FROM vault_entries")  # noqa: S608
+def _fetched_scan(cursor: Any) -> Iterator[tuple[pa.Array, pa.Array]]:
+    """Every (digest, token) entry of the vault, `SCAN_ROWS` rows per fetch (PostgreSQL)."""
+    cursor.execute("SELECT digest, token FROM vault_entries")
     while rows := cursor.fetchmany(SCAN_ROWS):
         yield _arrow_columns(rows)
 
 
 def _arrow_columns(rows: Sequence[Any]) -> tuple[pa.Array, pa.Array]:
-    """Fetched (key, value) rows as two aligned Arrow string arrays."""
+    """Fetched (digest, token) rows as two aligned Arrow string arrays."""
     import pyarrow as pa
 
     return pa.array([r[0] for r in rows], pa.string()), pa.array([r[1] for r in rows], pa.string())
 
 
-def _copy_entries(
-    cursor: Any, digests: pa.Array, tokens: pa.Array, now: datetime
-) -> tuple[int, frozenset[str]]:
+def _copy_entries(cursor: Any, digests: pa.Array, tokens: pa.Array, now: datetime) -> _Written:
     """PostgreSQL: COPY the entries a page at a time into a temporary table dropped at commit, then
     one INSERT ... SELECT that skips digests already there and counts what it inserted.
 

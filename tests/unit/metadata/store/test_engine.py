@@ -100,6 +100,7 @@ def test_sqlite_pragmas(sqlite_url: str):
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
     assert Path(sqlite_url.removeprefix("sqlite:///")).parent.is_dir()  # created for us
 
 
